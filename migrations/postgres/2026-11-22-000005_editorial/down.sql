@@ -1,0 +1,10 @@
+DROP TABLE audit_log;
+DROP FUNCTION audit_log_append_only();
+DROP TABLE publishing_freezes;
+DROP TABLE post_comments;
+DROP TABLE editor_presence;
+DROP TABLE blog_invitations;
+DROP TABLE blog_editorial;
+DROP TABLE post_approvals;
+DROP TABLE post_workflow;
+DROP TABLE post_revisions;

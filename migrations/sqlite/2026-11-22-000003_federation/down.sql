@@ -1,0 +1,18 @@
+ALTER TABLE posts DROP COLUMN pinned_at;
+ALTER TABLE posts DROP COLUMN content_warning;
+ALTER TABLE posts DROP COLUMN replies_closed;
+ALTER TABLE blogs DROP COLUMN discoverable;
+ALTER TABLE blogs DROP COLUMN header_media_id;
+ALTER TABLE blogs DROP COLUMN reply_policy;
+ALTER TABLE blogs DROP COLUMN articles_as_notes;
+ALTER TABLE blogs DROP COLUMN manually_approves_followers;
+DROP TABLE reports;
+DROP TABLE blog_blocks;
+DROP TABLE account_blocks;
+DROP TABLE domain_blocks;
+DROP TABLE received_activities;
+DROP TABLE reactions;
+DROP TABLE replies;
+DROP TABLE followers;
+DROP TABLE actors;
+DROP TABLE actor_keys;

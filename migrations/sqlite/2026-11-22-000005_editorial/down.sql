@@ -1,0 +1,11 @@
+DROP TRIGGER audit_log_no_delete;
+DROP TRIGGER audit_log_no_update;
+DROP TABLE audit_log;
+DROP TABLE publishing_freezes;
+DROP TABLE post_comments;
+DROP TABLE editor_presence;
+DROP TABLE blog_invitations;
+DROP TABLE blog_editorial;
+DROP TABLE post_approvals;
+DROP TABLE post_workflow;
+DROP TABLE post_revisions;

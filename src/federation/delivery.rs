@@ -1,0 +1,476 @@
+//! Delivering activities: one durable `deliver` job per inbox, signed when it is sent.
+//!
+//! Retries follow the other side: network errors, 5xx, 408 and 429 are retried with
+//! exponential backoff (or after `Retry-After`); 401 is retried too (the other server
+//! may not have our key yet); any other 4xx means the inbox will never take it, and the
+//! delivery is dropped. A server that keeps failing has its circuit opened: its pending
+//! deliveries wait until the circuit closes, so it holds up no worker and no other server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use activitypub_federation::activity_sending::SendActivityTask;
+use activitypub_federation::config::Data;
+use activitypub_federation::resolver::ValidatingDnsResolver;
+use activitypub_federation::traits::Activity;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::keys::{self, LocalActor};
+use super::moderation::{self, BlockSeverity};
+use super::{Federation, FederationData, FederationError};
+use crate::config::Settings;
+use crate::db::DbConnection;
+use crate::db::schema::jobs;
+use crate::domain::blogs;
+use crate::jobs::runner::{Handler, HandlerFuture, Outcome};
+use crate::jobs::{Job, NewJob, Status};
+
+/// The job kind of one delivery.
+pub const DELIVER_JOB: &str = "deliver";
+/// Attempts before a delivery is dead-lettered (with backoff, about four days).
+const MAX_ATTEMPTS: i32 = 16;
+/// Consecutive failures that open a server's circuit.
+const FAILURES_TO_OPEN: u32 = 5;
+
+/// Who signs a delivery.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Signer {
+    /// A blog (its activities).
+    Blog(i64),
+    /// The instance actor.
+    Instance,
+}
+
+/// A delivery job's payload: the activity exactly as first built, so a retry sends the
+/// same id and content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Who signs.
+    pub signer: Signer,
+    /// Where to.
+    pub inbox: String,
+    /// The activity's id.
+    pub activity_id: String,
+    /// The activity, JSON.
+    pub activity: String,
+}
+
+/// Queues one delivery per inbox (duplicates folded); returns how many were new.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    signer: Signer,
+    activity_id: &Url,
+    activity: &str,
+    inboxes: impl IntoIterator<Item = String>,
+) -> Result<usize, FederationError> {
+    let mut inboxes: Vec<String> = inboxes.into_iter().collect();
+    inboxes.sort();
+    inboxes.dedup();
+    let mut queued = 0;
+    for inbox in inboxes {
+        let Ok(parsed) = Url::parse(&inbox) else {
+            tracing::warn!(%inbox, "skipping an inbox that is not a URL");
+            continue;
+        };
+        let host = parsed.host_str().unwrap_or("").to_owned();
+        let payload = Delivery {
+            signer,
+            inbox: inbox.clone(),
+            activity_id: activity_id.to_string(),
+            activity: activity.to_owned(),
+        };
+        let job = NewJob::new(DELIVER_JOB, &payload)
+            .map_err(|e| FederationError::Invalid(e.to_string()))?
+            .key(format!("deliver:{activity_id}:{inbox}"))
+            .partition(host)
+            .attempts(MAX_ATTEMPTS);
+        if crate::jobs::enqueue(conn, &job)? {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+tokio::task_local! {
+    /// The status and `Retry-After` of the last response seen in this task; the library
+    /// reports only success or failure, and the queue needs both to decide.
+    static LAST_RESPONSE: Mutex<Option<(u16, Option<Duration>)>>;
+}
+
+/// Notes each response's status and `Retry-After` for [`LAST_RESPONSE`].
+struct RecordResponse;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for RecordResponse {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let response = next.run(request, extensions).await;
+        if let Ok(response) = &response {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let status = response.status().as_u16();
+            let _ = LAST_RESPONSE.try_with(|cell| {
+                if let Ok(mut last) = cell.lock() {
+                    *last = Some((status, retry_after));
+                }
+            });
+        }
+        response
+    }
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds.min(24 * 3600)));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let wait = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(
+        wait.to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(24 * 3600)),
+    )
+}
+
+/// The HTTP client for federation: no redirects, 10-second timeouts, a user agent naming
+/// us, and a resolver that refuses private and loopback addresses unless allowed.
+pub fn http_client(
+    settings: &Settings,
+    allow_private: bool,
+) -> Result<reqwest_middleware::ClientWithMiddleware, String> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(8)
+        .user_agent(format!(
+            "rounds/{} (+{})",
+            env!("CARGO_PKG_VERSION"),
+            settings.base_url
+        ))
+        .dns_resolver(Arc::new(ValidatingDnsResolver::new(
+            Vec::new(),
+            !allow_private,
+        )))
+        .build()
+        .map_err(|e| format!("federation client: {e}"))?;
+    Ok(reqwest_middleware::ClientBuilder::new(client)
+        .with(RecordResponse)
+        .build())
+}
+
+/// An activity as stored in a delivery, for the library's signer.
+#[derive(Debug, Clone)]
+struct StoredActivity {
+    id: Url,
+    actor: Url,
+    json: serde_json::Value,
+}
+
+impl Serialize for StoredActivity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
+#[async_trait::async_trait]
+impl Activity for StoredActivity {
+    type DataType = FederationData;
+    type Error = FederationError;
+
+    fn id(&self) -> &Url {
+        &self.id
+    }
+
+    fn actor(&self) -> &Url {
+        &self.actor
+    }
+
+    async fn verify(&self, _data: &Data<Self::DataType>) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn receive(self, _data: &Data<Self::DataType>) -> Result<(), Self::Error> {
+        Err(FederationError::Invalid(
+            "outgoing activities are never received".into(),
+        ))
+    }
+}
+
+#[derive(Default)]
+struct HostState {
+    failures: u32,
+    open_until: Option<std::time::Instant>,
+}
+
+/// Sends `deliver` jobs.
+pub struct DeliverHandler {
+    federation: Federation,
+    signers: Mutex<HashMap<Signer, LocalActor>>,
+    hosts: Mutex<HashMap<String, HostState>>,
+}
+
+impl DeliverHandler {
+    /// A handler sending through this federation configuration.
+    pub fn new(federation: Federation) -> Self {
+        Self {
+            federation,
+            signers: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The signer, loaded once (keys never change).
+    async fn signer(
+        &self,
+        data: &Data<FederationData>,
+        signer: Signer,
+    ) -> Result<LocalActor, FederationError> {
+        if let Some(actor) = self
+            .signers
+            .lock()
+            .ok()
+            .and_then(|s| s.get(&signer).cloned())
+        {
+            return Ok(actor);
+        }
+        let settings = data.settings.clone();
+        let actor = data
+            .db(move |conn| match signer {
+                Signer::Instance => keys::instance_actor(conn, &settings),
+                Signer::Blog(id) => {
+                    let blog = blogs::find(conn, id)?
+                        .ok_or_else(|| FederationError::Invalid(format!("blog {id} is gone")))?;
+                    keys::blog_actor(conn, &settings, &blog)
+                }
+            })
+            .await?;
+        if let Ok(mut signers) = self.signers.lock() {
+            signers.insert(signer, actor.clone());
+        }
+        Ok(actor)
+    }
+
+    /// How long a server's circuit stays open, if it is.
+    fn open_for(&self, host: &str) -> Option<Duration> {
+        let hosts = self.hosts.lock().ok()?;
+        let until = hosts.get(host)?.open_until?;
+        until.checked_duration_since(std::time::Instant::now())
+    }
+
+    fn succeeded(&self, host: &str) {
+        if let Ok(mut hosts) = self.hosts.lock() {
+            hosts.remove(host);
+        }
+    }
+
+    /// Counts a failure; when the circuit opens, returns how long for.
+    fn failed(&self, host: &str) -> Option<Duration> {
+        let mut hosts = self.hosts.lock().ok()?;
+        let state = hosts.entry(host.to_owned()).or_default();
+        state.failures += 1;
+        if state.failures < FAILURES_TO_OPEN {
+            return None;
+        }
+        // One minute, doubling with each further failure, at most an hour.
+        let exponent = (state.failures - FAILURES_TO_OPEN).min(6);
+        let wait = Duration::from_secs(60 * 2u64.pow(exponent)).min(Duration::from_secs(3600));
+        state.open_until = Some(std::time::Instant::now() + wait);
+        Some(wait)
+    }
+
+    async fn deliver(&self, job: &Job) -> Outcome {
+        let delivery: Delivery = match job.payload() {
+            Ok(d) => d,
+            Err(e) => return Outcome::Fail(e),
+        };
+        let Ok(inbox) = Url::parse(&delivery.inbox) else {
+            return Outcome::Dropped(format!("{} is not a URL", delivery.inbox));
+        };
+        let host = inbox.host_str().unwrap_or("").to_owned();
+        if let Some(wait) = self.open_for(&host) {
+            return Outcome::Retry {
+                after: Some(wait),
+                error: format!("{host} is failing; waiting before trying again"),
+            };
+        }
+        let data = self.federation.to_request_data();
+        let check_host = host.clone();
+        let blocked = data
+            .db(move |conn| Ok(moderation::domain_block_for(conn, &check_host)?))
+            .await;
+        match blocked {
+            Ok(Some(BlockSeverity::Reject)) => {
+                return Outcome::Dropped(format!("{host} is blocked"));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Outcome::Retry {
+                    after: None,
+                    error: e.to_string(),
+                };
+            }
+        }
+        let signer = match self.signer(&data, delivery.signer).await {
+            Ok(s) => s,
+            Err(e) => return Outcome::Fail(e.to_string()),
+        };
+        let json: serde_json::Value = match serde_json::from_str(&delivery.activity) {
+            Ok(json) => json,
+            Err(e) => return Outcome::Fail(format!("stored activity is not JSON: {e}")),
+        };
+        let Ok(id) = Url::parse(&delivery.activity_id) else {
+            return Outcome::Fail(format!("bad activity id {}", delivery.activity_id));
+        };
+        let activity = StoredActivity {
+            id,
+            actor: signer.id.clone(),
+            json,
+        };
+        let tasks = match SendActivityTask::prepare(&activity, &signer, vec![inbox], &data).await {
+            Ok(tasks) => tasks,
+            Err(e) => {
+                return Outcome::Retry {
+                    after: None,
+                    error: e.to_string(),
+                };
+            }
+        };
+        // The library leaves out inboxes it will not send to (local ones, and private
+        // addresses unless they are allowed).
+        let Some(task) = tasks.into_iter().next() else {
+            return Outcome::Dropped(format!(
+                "{} is not an address we deliver to",
+                delivery.inbox
+            ));
+        };
+        let result = LAST_RESPONSE
+            .scope(Mutex::new(None), async {
+                let sent = task.sign_and_send(&data).await;
+                let last = LAST_RESPONSE.with(|cell| cell.lock().ok().and_then(|mut l| l.take()));
+                (sent, last)
+            })
+            .await;
+        let outcome = classify(result.0.map_err(|e| e.to_string()), result.1);
+        match &outcome {
+            Outcome::Done | Outcome::Dropped(_) => self.succeeded(&host),
+            Outcome::Retry { .. } => {
+                if let Some(wait) = self.failed(&host) {
+                    tracing::warn!(%host, wait_secs = wait.as_secs(), "opening the circuit for a failing server");
+                    let until = crate::domain::now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+                    let deferred_host = host.clone();
+                    if let Err(e) = data
+                        .db(move |conn| Ok(defer_host(conn, &deferred_host, until)?))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not defer deliveries");
+                    }
+                    return Outcome::Retry {
+                        after: Some(wait),
+                        error: format!("{host} is failing; circuit open"),
+                    };
+                }
+            }
+            Outcome::Fail(_) => {}
+        }
+        outcome
+    }
+}
+
+/// What a send's result and the response's status mean for the job.
+fn classify(sent: Result<(), String>, last: Option<(u16, Option<Duration>)>) -> Outcome {
+    match (sent, last) {
+        (Ok(()), Some((status, _))) if (200..300).contains(&status) => Outcome::Done,
+        (Ok(()), Some((401, _))) => Outcome::Retry {
+            after: None,
+            error: "401 Unauthorized".into(),
+        },
+        (_, Some((status, retry_after))) if status == 429 || status == 408 || status >= 500 => {
+            Outcome::Retry {
+                after: retry_after,
+                error: format!("HTTP {status}"),
+            }
+        }
+        (Ok(()), Some((status, _))) => Outcome::Dropped(format!("refused with HTTP {status}")),
+        (Ok(()), None) => Outcome::Done,
+        (Err(e), _) => Outcome::Retry {
+            after: None,
+            error: e,
+        },
+    }
+}
+
+/// Holds a failing server's pending deliveries until its circuit closes.
+fn defer_host(
+    conn: &mut DbConnection,
+    host: &str,
+    until: chrono::NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        jobs::table
+            .filter(jobs::kind.eq(DELIVER_JOB))
+            .filter(jobs::partition_key.eq(host))
+            .filter(jobs::status.eq(Status::Pending.as_str()))
+            .filter(jobs::run_at.lt(until)),
+    )
+    .set(jobs::run_at.eq(until))
+    .execute(conn)
+}
+
+impl Handler for DeliverHandler {
+    fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a> {
+        Box::pin(self.deliver(job))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_decide_retries() {
+        assert!(matches!(classify(Ok(()), Some((202, None))), Outcome::Done));
+        assert!(matches!(
+            classify(Ok(()), Some((404, None))),
+            Outcome::Dropped(_)
+        ));
+        assert!(matches!(
+            classify(Ok(()), Some((401, None))),
+            Outcome::Retry { .. }
+        ));
+        match classify(Err("503".into()), Some((503, Some(Duration::from_secs(7))))) {
+            Outcome::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(7))),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            classify(Err("429".into()), Some((429, None))),
+            Outcome::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(Err("connection refused".into()), None),
+            Outcome::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        let wait = parse_retry_after(&later).expect("a date");
+        assert!((80..=90).contains(&wait.as_secs()), "{wait:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,755 @@
+//! Receiving: the shared inbox (`/inbox`) and each blog's (`/@handle/inbox`).
+//!
+//! Order of checks: size (over 1 MB → 413, by the body limit), signature present and
+//! well formed (→ 401), the signer's server not blocked (→ 403), the signer's key fetched
+//! (signed fetch) and the signature verified (→ 401), the activity's actor the signer
+//! (→ 401). Then the activity is handled in one transaction with the record of its id,
+//! so a redelivery is a no-op. Types we do not handle are accepted (202) and ignored.
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde_json::Value;
+use url::Url;
+
+use super::actors::{self, RemoteActor, RemotePerson, first_url, urls};
+use super::moderation::{
+    self, BlockSeverity, FollowStatus, ReactionKind, ReplyPolicy, ReplyStatus,
+};
+use super::signatures::{self, SignedRequest};
+use super::{Data, FederationError, objects, outbox};
+use crate::config::Settings;
+use crate::db::{DbConnection, write_tx};
+use crate::domain::blogs::{self, Blog};
+use crate::domain::html::SafeHtml;
+use crate::web::AppState;
+
+/// Largest body an inbox accepts (Mastodon's limit).
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Longest reply text we keep.
+const MAX_REPLY_HTML: usize = 50_000;
+
+/// Inbox routes, each with its own body limit.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/inbox")
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route(web::post().to(shared_inbox)),
+    )
+    .service(
+        web::resource("/@{handle}/inbox")
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route(web::post().to(blog_inbox)),
+    );
+}
+
+/// Why an activity was not taken, and the status that says so.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Internal(#[from] FederationError),
+}
+
+impl From<diesel::result::Error> for Refusal {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl Refusal {
+    fn response(&self) -> HttpResponse {
+        let status = match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = match self {
+            // Our own failures are logged, never described to the other server.
+            Self::Internal(e) => {
+                tracing::error!(error = %e, "inbox failed");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        HttpResponse::build(status)
+            .content_type("application/json")
+            .json(serde_json::json!({ "error": message }))
+    }
+}
+
+async fn shared_inbox(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    respond(receive(&state, &req, &body, None).await)
+}
+
+async fn blog_inbox(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: Bytes,
+) -> HttpResponse {
+    respond(receive(&state, &req, &body, Some(path.into_inner())).await)
+}
+
+fn respond(result: Result<(), Refusal>) -> HttpResponse {
+    match result {
+        Ok(()) => HttpResponse::Accepted().finish(),
+        Err(refusal) => {
+            if !matches!(refusal, Refusal::Internal(_)) {
+                tracing::info!(reason = %refusal, "inbox refused an activity");
+            }
+            refusal.response()
+        }
+    }
+}
+
+/// The host (with port, if any) of a URL.
+fn host_of(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => String::new(),
+    }
+}
+
+async fn receive(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+    inbox_handle: Option<String>,
+) -> Result<(), Refusal> {
+    let data = state.federation.to_request_data();
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let claim = signatures::parse(
+        &SignedRequest {
+            method: req.method().as_str(),
+            path_and_query,
+            scheme: state.settings.base_url.scheme(),
+            headers: req.headers(),
+            body,
+        },
+        Utc::now(),
+    )
+    .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
+    let key_url = Url::parse(&claim.key_id)
+        .map_err(|_| Refusal::Unauthorized("keyId is not a URL".into()))?;
+    let host = host_of(&key_url);
+    let block = {
+        let host = host.clone();
+        data.db(move |conn| Ok(moderation::domain_block_for(conn, &host)?))
+            .await?
+    };
+    if block == Some(BlockSeverity::Reject) {
+        return Err(Refusal::Forbidden(format!("{host} is blocked")));
+    }
+    let signer = signer_for(&data, &claim.key_id, &key_url).await?;
+    let verified = claim.verify(signer.row.public_key_pem.as_deref().unwrap_or(""));
+    let signer = match verified {
+        Ok(()) => signer,
+        Err(_) => {
+            // The key may have changed since we stored it: fetch the actor once more.
+            let fresh = actors::refetch(&signer.url, &data)
+                .await
+                .map_err(|e| Refusal::Unauthorized(format!("cannot refresh the signer: {e}")))?;
+            claim
+                .verify(fresh.row.public_key_pem.as_deref().unwrap_or(""))
+                .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
+            fresh
+        }
+    };
+    let activity: Value =
+        serde_json::from_slice(body).map_err(|e| Refusal::BadRequest(format!("not JSON: {e}")))?;
+    let actor = activity
+        .get("actor")
+        .and_then(first_url)
+        .ok_or_else(|| Refusal::BadRequest("no actor".into()))?;
+    if actor != signer.ap_id {
+        return Err(Refusal::Unauthorized(
+            "the activity's actor did not sign it".into(),
+        ));
+    }
+    let id = activity
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Refusal::BadRequest("no id".into()))?
+        .to_owned();
+    let kind = activity
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    // Work that needs the network happens before the transaction.
+    let moved_to = if kind == "Move" {
+        Some(move_target(&data, &signer, &activity).await?)
+    } else {
+        None
+    };
+    let settings = state.settings.clone();
+    let inbox_blog = match inbox_handle {
+        Some(handle) => {
+            let handle = crate::domain::names::Handle::parse(&handle)
+                .map_err(|_| Refusal::NotFound("no such inbox".into()))?;
+            Some(
+                data.db(move |conn| Ok(blogs::find_by_handle(conn, handle.as_str())?))
+                    .await?
+                    .ok_or_else(|| Refusal::NotFound("no such inbox".into()))?,
+            )
+        }
+        None => None,
+    };
+    let pool = state.pool.clone();
+    let outcome = tokio::task::spawn_blocking(move || -> Result<(), Refusal> {
+        let mut conn = pool.get().map_err(FederationError::from)?;
+        write_tx(&mut conn, |conn| {
+            if !moderation::first_receipt(conn, &id)? {
+                // A redelivery: already handled.
+                return Ok(());
+            }
+            let context = Context {
+                settings: &settings,
+                signer: &signer,
+                inbox_blog: inbox_blog.as_ref(),
+                block,
+            };
+            handle(conn, &context, &kind, &activity, moved_to.as_ref())
+        })
+    })
+    .await
+    .map_err(FederationError::from)?;
+    if outcome.is_ok() {
+        state.jobs_wake.notify_one();
+    }
+    outcome
+}
+
+/// The signing account: from the database by key id, else fetched (signed) by the key's
+/// actor URL.
+async fn signer_for(data: &Data, key_id: &str, key_url: &Url) -> Result<RemoteActor, Refusal> {
+    let stored = {
+        let key_id = key_id.to_owned();
+        data.db(move |conn| actors::find_by_key_id(conn, &key_id))
+            .await?
+    };
+    if let Some(actor) = stored {
+        return Ok(actor);
+    }
+    let mut actor_url = key_url.clone();
+    actor_url.set_fragment(None);
+    let actor = actors::dereference(&actor_url, data)
+        .await
+        .map_err(|e| Refusal::Unauthorized(format!("cannot fetch the signer {actor_url}: {e}")))?;
+    if actor.public_key_id.as_deref() != Some(key_id) {
+        // The key id names a document that is not the key's owner (or a key it no longer has).
+        let fresh = actors::refetch(&actor_url, data)
+            .await
+            .map_err(|e| Refusal::Unauthorized(format!("cannot fetch the signer: {e}")))?;
+        if fresh.public_key_id.as_deref() != Some(key_id) {
+            return Err(Refusal::Unauthorized("the key is not the actor's".into()));
+        }
+        return Ok(fresh);
+    }
+    Ok(actor)
+}
+
+/// For a Move: the new account, fetched, which must name the old one in `alsoKnownAs`.
+async fn move_target(
+    data: &Data,
+    signer: &RemoteActor,
+    activity: &Value,
+) -> Result<RemoteActor, Refusal> {
+    let object = activity
+        .get("object")
+        .and_then(first_url)
+        .unwrap_or_default();
+    if object != signer.ap_id {
+        return Err(Refusal::BadRequest(
+            "an account can only move itself".into(),
+        ));
+    }
+    let target = activity
+        .get("target")
+        .and_then(first_url)
+        .and_then(|t| Url::parse(&t).ok())
+        .ok_or_else(|| Refusal::BadRequest("Move without a target".into()))?;
+    // The new account's own document (fetched signed) must say it is also the old one.
+    let fetched =
+        activitypub_federation::fetch::fetch_object_http::<_, RemotePerson>(&target, data)
+            .await
+            .map_err(|e| Refusal::BadRequest(format!("cannot fetch the Move target: {e}")))?;
+    let person = fetched.object;
+    let names_old = person
+        .also_known_as
+        .as_ref()
+        .is_some_and(|aka| urls(aka).iter().any(|u| u == &signer.ap_id));
+    if !names_old || person.id != target {
+        return Err(Refusal::BadRequest(
+            "the Move target does not name the old account".into(),
+        ));
+    }
+    let target_actor = data.db(move |conn| actors::upsert(conn, &person)).await?;
+    Ok(target_actor)
+}
+
+struct Context<'a> {
+    settings: &'a Settings,
+    signer: &'a RemoteActor,
+    /// The blog whose own inbox received it (none for the shared inbox).
+    inbox_blog: Option<&'a Blog>,
+    /// The signer's server's instance block, if any.
+    block: Option<BlockSeverity>,
+}
+
+/// The object of an activity: embedded, or just its id.
+fn object_of(activity: &Value) -> Option<&Value> {
+    activity.get("object")
+}
+
+fn object_id(activity: &Value) -> Option<String> {
+    object_of(activity).and_then(|o| match o {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(map) => map.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    })
+}
+
+fn object_type(activity: &Value) -> Option<&str> {
+    object_of(activity)?.get("type")?.as_str()
+}
+
+fn handle(
+    conn: &mut DbConnection,
+    cx: &Context<'_>,
+    kind: &str,
+    activity: &Value,
+    moved_to: Option<&RemoteActor>,
+) -> Result<(), Refusal> {
+    match kind {
+        "Follow" => follow(conn, cx, activity),
+        "Undo" => undo(conn, cx, activity),
+        "Create" => create_note(conn, cx, activity),
+        "Update" => update(conn, cx, activity),
+        "Delete" => delete(conn, cx, activity),
+        "Like" => react(conn, cx, activity, ReactionKind::Like),
+        "Announce" => react(conn, cx, activity, ReactionKind::Announce),
+        "Block" => block(conn, cx, activity),
+        "Flag" => flag(conn, cx, activity),
+        "Move" => match moved_to {
+            Some(target) => {
+                moderation::move_follower(conn, cx.signer.row.id, target.row.id)?;
+                actors::mark_moved(conn, cx.signer.row.id, &target.ap_id)?;
+                Ok(())
+            }
+            None => Ok(()),
+        },
+        // We follow nobody, so Accept and Reject (of a Follow) need nothing; anything
+        // else we do not handle is accepted and ignored.
+        _ => Ok(()),
+    }
+}
+
+fn follow(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(), Refusal> {
+    let target = object_id(activity)
+        .ok_or_else(|| Refusal::BadRequest("Follow without an object".into()))?;
+    let blog = objects::local_blog(conn, cx.settings, &target)?
+        .ok_or_else(|| Refusal::NotFound("no such account here".into()))?;
+    let follow_id = activity
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let signer = cx.signer;
+    if moderation::is_blocked(conn, Some(blog.id), signer)? {
+        outbox::answer_follow(
+            conn,
+            cx.settings,
+            &blog,
+            &signer.ap_id,
+            &signer.inbox,
+            follow_id,
+            false,
+        )?;
+        return Ok(());
+    }
+    let wanted = if blog.manually_approves_followers {
+        FollowStatus::Pending
+    } else {
+        FollowStatus::Accepted
+    };
+    let status = moderation::add_follower(conn, blog.id, signer.row.id, follow_id, wanted)?;
+    if status == FollowStatus::Accepted {
+        outbox::answer_follow(
+            conn,
+            cx.settings,
+            &blog,
+            &signer.ap_id,
+            &signer.inbox,
+            follow_id,
+            true,
+        )?;
+    }
+    Ok(())
+}
+
+fn undo(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(), Refusal> {
+    let inner_type = object_type(activity).unwrap_or("");
+    let inner_id = object_id(activity).unwrap_or_default();
+    match inner_type {
+        "Follow" => {
+            let target = object_of(activity)
+                .and_then(|o| o.get("object"))
+                .and_then(first_url)
+                .unwrap_or_default();
+            if let Some(blog) = objects::local_blog(conn, cx.settings, &target)? {
+                moderation::remove_follower(conn, blog.id, cx.signer.row.id)?;
+            }
+        }
+        "Like" | "Announce" => {
+            moderation::remove_reaction(conn, &inner_id, cx.signer.row.id)?;
+        }
+        _ => {
+            // Servers often undo by id alone: try the reactions they made.
+            moderation::remove_reaction(conn, &inner_id, cx.signer.row.id)?;
+        }
+    }
+    Ok(())
+}
+
+/// The reply or mention in a Create, checked: written by the signer, on its server.
+struct IncomingNote<'a> {
+    id: String,
+    object: &'a Value,
+}
+
+fn note_of<'a>(cx: &Context<'_>, activity: &'a Value) -> Result<Option<IncomingNote<'a>>, Refusal> {
+    let Some(object) = object_of(activity).filter(|o| o.is_object()) else {
+        // Only an id: we do not fetch what we were not sent.
+        return Ok(None);
+    };
+    let kind = object.get("type").and_then(Value::as_str).unwrap_or("");
+    if !matches!(kind, "Note" | "Article" | "Page" | "Question") {
+        return Ok(None);
+    }
+    let id = object
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Refusal::BadRequest("object without an id".into()))?
+        .to_owned();
+    let author = object
+        .get("attributedTo")
+        .and_then(first_url)
+        .unwrap_or_default();
+    if author != cx.signer.ap_id {
+        return Err(Refusal::Unauthorized(
+            "the object's author did not sign it".into(),
+        ));
+    }
+    let same_server = Url::parse(&id).ok().map(|u| host_of(&u)) == Some(cx.signer.domain.clone());
+    if !same_server {
+        return Err(Refusal::BadRequest(
+            "the object is not on its author's server".into(),
+        ));
+    }
+    Ok(Some(IncomingNote { id, object }))
+}
+
+fn note_html(object: &Value) -> Result<SafeHtml, Refusal> {
+    let content = object
+        .get("content")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            object
+                .get("contentMap")
+                .and_then(Value::as_object)
+                .and_then(|m| m.values().find_map(Value::as_str))
+        })
+        .unwrap_or("");
+    if content.len() > MAX_REPLY_HTML {
+        return Err(Refusal::BadRequest("the reply is too long".into()));
+    }
+    Ok(SafeHtml::from_remote(content))
+}
+
+fn text_field(object: &Value, name: &str, max: usize) -> Option<String> {
+    object
+        .get(name)
+        .and_then(Value::as_str)
+        .map(|s| {
+            crate::domain::names::without_controls(s)
+                .trim()
+                .chars()
+                .take(max)
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty())
+}
+
+fn published(object: &Value) -> chrono::NaiveDateTime {
+    object
+        .get("published")
+        .and_then(Value::as_str)
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc).naive_utc())
+        .filter(|d| *d <= crate::domain::now())
+        .unwrap_or_else(crate::domain::now)
+}
+
+/// The status a new reply from this account gets on this blog.
+fn status_for(
+    conn: &mut DbConnection,
+    cx: &Context<'_>,
+    blog: &Blog,
+) -> Result<ReplyStatus, Refusal> {
+    if cx.block == Some(BlockSeverity::Hold) {
+        return Ok(ReplyStatus::Held);
+    }
+    Ok(
+        match ReplyPolicy::parse(&blog.reply_policy).unwrap_or(ReplyPolicy::Held) {
+            ReplyPolicy::Held => ReplyStatus::Held,
+            ReplyPolicy::Open => ReplyStatus::Approved,
+            ReplyPolicy::Followers => {
+                if moderation::is_follower(conn, blog.id, cx.signer.row.id)? {
+                    ReplyStatus::Approved
+                } else {
+                    ReplyStatus::Held
+                }
+            }
+        },
+    )
+}
+
+/// Where a note lands here.
+struct Target {
+    blog: Blog,
+    post_id: Option<i64>,
+    parent_id: Option<i64>,
+    in_reply_to: String,
+}
+
+/// What a note answers or mentions here.
+fn target_of(
+    conn: &mut DbConnection,
+    cx: &Context<'_>,
+    object: &Value,
+) -> Result<Option<Target>, Refusal> {
+    if let Some(in_reply_to) = object.get("inReplyTo").and_then(first_url) {
+        if let Some((blog, post)) = objects::local_post(conn, cx.settings, &in_reply_to)? {
+            return Ok(Some(Target {
+                blog,
+                post_id: Some(post.id),
+                parent_id: None,
+                in_reply_to,
+            }));
+        }
+        if let Some(parent) = moderation::reply_by_ap_id(conn, &in_reply_to)? {
+            let blog = blogs::find(conn, parent.blog_id)?
+                .ok_or_else(|| Refusal::NotFound("the blog is gone".into()))?;
+            return Ok(Some(Target {
+                blog,
+                post_id: parent.post_id,
+                parent_id: Some(parent.id),
+                in_reply_to,
+            }));
+        }
+    }
+    // A mention: a Mention tag or an address naming one of our blogs.
+    let mut candidates: Vec<String> = Vec::new();
+    if let Some(Value::Array(tags)) = object.get("tag") {
+        for tag in tags {
+            if tag.get("type").and_then(Value::as_str) == Some("Mention")
+                && let Some(href) = tag.get("href").and_then(first_url)
+            {
+                candidates.push(href);
+            }
+        }
+    }
+    for field in ["to", "cc"] {
+        if let Some(value) = object.get(field) {
+            candidates.extend(urls(value));
+        }
+    }
+    if let Some(blog) = cx.inbox_blog {
+        candidates.push(super::keys::blog_id(cx.settings, blog).to_string());
+    }
+    for candidate in candidates {
+        if let Some(blog) = objects::local_blog(conn, cx.settings, &candidate)? {
+            let in_reply_to = object
+                .get("inReplyTo")
+                .and_then(first_url)
+                .unwrap_or_default();
+            return Ok(Some(Target {
+                blog,
+                post_id: None,
+                parent_id: None,
+                in_reply_to,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+fn create_note(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(), Refusal> {
+    let Some(note) = note_of(cx, activity)? else {
+        return Ok(());
+    };
+    let Some(Target {
+        blog,
+        post_id,
+        parent_id,
+        in_reply_to,
+    }) = target_of(conn, cx, note.object)?
+    else {
+        // Not for us: a post that reached the shared inbox through a follower's server.
+        return Ok(());
+    };
+    if moderation::is_blocked(conn, Some(blog.id), cx.signer)? {
+        return Ok(());
+    }
+    if let Some(post_id) = post_id {
+        let post = crate::domain::posts::find(conn, post_id)?;
+        if post.as_ref().is_some_and(|p| p.replies_closed) {
+            return Ok(());
+        }
+    }
+    let status = status_for(conn, cx, &blog)?;
+    let content = note_html(note.object)?;
+    let summary = text_field(note.object, "summary", 500);
+    let url = note.object.get("url").and_then(first_url);
+    moderation::insert_reply(
+        conn,
+        &moderation::NewReply {
+            blog_id: blog.id,
+            post_id,
+            ap_id: &note.id,
+            actor_id: Some(cx.signer.row.id),
+            parent_id,
+            in_reply_to: &in_reply_to,
+            url: url.as_deref(),
+            content_html: content,
+            summary: summary.as_deref(),
+            sensitive: note
+                .object
+                .get("sensitive")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            status,
+            published_at: published(note.object),
+        },
+    )?;
+    Ok(())
+}
+
+fn update(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(), Refusal> {
+    let Some(object) = object_of(activity).filter(|o| o.is_object()) else {
+        return Ok(());
+    };
+    let kind = object.get("type").and_then(Value::as_str).unwrap_or("");
+    if matches!(
+        kind,
+        "Person" | "Service" | "Application" | "Group" | "Organization"
+    ) {
+        // A profile update: only the signer's own, stored as sent.
+        if object.get("id").and_then(Value::as_str) == Some(cx.signer.ap_id.as_str())
+            && let Ok(person) = serde_json::from_value::<RemotePerson>(object.clone())
+            && person.inbox.host_str() == person.id.host_str()
+        {
+            actors::upsert(conn, &person)?;
+        }
+        return Ok(());
+    }
+    let Some(note) = note_of(cx, activity)? else {
+        return Ok(());
+    };
+    let Some(existing) = moderation::reply_by_ap_id(conn, &note.id)? else {
+        return Ok(());
+    };
+    if existing.actor_id != Some(cx.signer.row.id) {
+        return Err(Refusal::Unauthorized(
+            "only the author can change a reply".into(),
+        ));
+    }
+    let blog = blogs::find(conn, existing.blog_id)?
+        .ok_or_else(|| Refusal::NotFound("the blog is gone".into()))?;
+    // An edited reply is judged again: what a moderator approved is not what is there now.
+    let status = match existing.status() {
+        ReplyStatus::Rejected | ReplyStatus::Hidden => existing.status(),
+        ReplyStatus::Held | ReplyStatus::Approved => status_for(conn, cx, &blog)?,
+    };
+    moderation::edit_reply(
+        conn,
+        existing.id,
+        &note_html(note.object)?,
+        text_field(note.object, "summary", 500).as_deref(),
+        note.object
+            .get("sensitive")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        status,
+        crate::domain::now(),
+    )?;
+    Ok(())
+}
+
+fn delete(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(), Refusal> {
+    let Some(target) = object_id(activity) else {
+        return Ok(());
+    };
+    if target == cx.signer.ap_id {
+        moderation::forget_actor(conn, cx.signer.row.id)?;
+        actors::mark_deleted(conn, cx.signer.row.id)?;
+        return Ok(());
+    }
+    moderation::delete_reply_by(conn, &target, cx.signer.row.id)?;
+    Ok(())
+}
+
+fn react(
+    conn: &mut DbConnection,
+    cx: &Context<'_>,
+    activity: &Value,
+    kind: ReactionKind,
+) -> Result<(), Refusal> {
+    let Some(target) = object_id(activity) else {
+        return Ok(());
+    };
+    let Some((blog, post)) = objects::local_post(conn, cx.settings, &target)? else {
+        return Ok(());
+    };
+    if moderation::is_blocked(conn, Some(blog.id), cx.signer)? {
+        return Ok(());
+    }
+    let id = activity
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    moderation::add_reaction(conn, post.id, cx.signer.row.id, kind, id)?;
+    Ok(())
+}
+
+fn block(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(), Refusal> {
+    let target = object_id(activity).unwrap_or_default();
+    if let Some(blog) = objects::local_blog(conn, cx.settings, &target)? {
+        // They no longer want to see the blog: stop delivering to them.
+        moderation::remove_follower(conn, blog.id, cx.signer.row.id)?;
+    }
+    Ok(())
+}
+
+fn flag(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(), Refusal> {
+    let id = activity
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let objects = activity.get("object").map(urls).unwrap_or_default();
+    let content = text_field(activity, "content", 5000);
+    moderation::add_report(conn, id, cx.signer.row.id, &objects, content.as_deref())?;
+    Ok(())
+}

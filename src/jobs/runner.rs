@@ -1,0 +1,293 @@
+//! Workers: claim due jobs, run each kind's handler, record the outcome.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use super::{Job, backoff};
+use crate::db::Pool;
+
+/// What a handler made of a job.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Finished; never run again.
+    Done,
+    /// Failed in a way that may pass: run again after the given wait (or the usual
+    /// backoff), unless its attempts are spent.
+    Retry {
+        /// A wait the other side asked for (e.g. `Retry-After`).
+        after: Option<Duration>,
+        /// Why, for the log and the dead-letter list.
+        error: String,
+    },
+    /// Failed for good: dead-letter it now.
+    Fail(String),
+    /// Will never succeed and is not worth an admin's attention (e.g. an inbox that
+    /// answered 410 Gone): recorded as dropped.
+    Dropped(String),
+}
+
+/// A handler's future.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// Runs one kind of job.
+pub trait Handler: Send + Sync + 'static {
+    /// Does the job's work. Must be safe to run twice for the same job (a worker that
+    /// dies after the work but before recording it leaves the job to run again).
+    fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a>;
+}
+
+/// A pool of workers sharing the database queue with every other node.
+pub struct Runner {
+    pool: Pool,
+    worker: String,
+    handlers: HashMap<&'static str, Arc<dyn Handler>>,
+    concurrency: usize,
+    per_partition: usize,
+    poll: Duration,
+    wake: Arc<Notify>,
+    in_flight: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+impl Runner {
+    /// Workers on this pool running up to `concurrency` jobs at once.
+    pub fn new(pool: Pool, concurrency: usize) -> Self {
+        use rand::Rng;
+        let suffix: u32 = rand::rng().random();
+        Self {
+            pool,
+            worker: format!("{}-{}-{suffix:08x}", hostname(), std::process::id()),
+            handlers: HashMap::new(),
+            concurrency: concurrency.max(1),
+            per_partition: 4,
+            poll: Duration::from_millis(500),
+            wake: Arc::new(Notify::new()),
+            in_flight: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Registers the handler for a kind.
+    pub fn register(&mut self, kind: &'static str, handler: impl Handler) {
+        self.handlers.insert(kind, Arc::new(handler));
+    }
+
+    /// Shares a waker made beforehand (so the web state can hold it before the runner).
+    pub fn with_waker(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    /// At most this many jobs of one partition (one remote server) at once, so a slow
+    /// server cannot take every worker.
+    pub fn per_partition(mut self, limit: usize) -> Self {
+        self.per_partition = limit.max(1);
+        self
+    }
+
+    /// How often to look for jobs when nobody wakes the runner.
+    pub fn poll_every(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Wakes the runner at once (after this process enqueued something). Jobs enqueued
+    /// by other processes are found by polling.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs until `stop` turns true, then lets jobs in flight finish.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        if self.handlers.is_empty() {
+            return;
+        }
+        let kinds: Vec<&'static str> = self.handlers.keys().copied().collect();
+        let this = Arc::new(self);
+        let mut in_flight: JoinSet<()> = JoinSet::new();
+        let mut stopping = *stop.borrow();
+        loop {
+            while in_flight.try_join_next().is_some() {}
+            if stopping {
+                break;
+            }
+            let free = this.concurrency.saturating_sub(in_flight.len());
+            let mut claimed = 0;
+            if free > 0 {
+                match this.claim(&kinds, free).await {
+                    Ok(jobs) => {
+                        claimed = jobs.len();
+                        for job in jobs {
+                            let runner = this.clone();
+                            runner.enter(job.partition_key.as_deref());
+                            in_flight.spawn(async move {
+                                let partition = job.partition_key.clone();
+                                runner.run_one(job).await;
+                                runner.leave(partition.as_deref());
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
+                }
+            }
+            if claimed > 0 && claimed == free {
+                // Full: wait for a slot.
+                tokio::select! {
+                    _ = in_flight.join_next() => {}
+                    _ = stop.changed() => stopping = true,
+                }
+            } else if claimed == 0 {
+                tokio::select! {
+                    _ = this.wake.notified() => {}
+                    _ = tokio::time::sleep(this.poll) => {}
+                    Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                    _ = stop.changed() => stopping = true,
+                }
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    fn enter(&self, partition: Option<&str>) {
+        if let (Some(p), Ok(mut map)) = (partition, self.in_flight.lock()) {
+            *map.entry(p.to_owned()).or_default() += 1;
+        }
+    }
+
+    fn leave(&self, partition: Option<&str>) {
+        if let (Some(p), Ok(mut map)) = (partition, self.in_flight.lock())
+            && let Some(count) = map.get_mut(p)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(p);
+            }
+        }
+    }
+
+    /// Partitions with as many jobs in flight here as one may have.
+    fn busy(&self) -> Vec<String> {
+        self.in_flight
+            .lock()
+            .map(|map| {
+                map.iter()
+                    .filter(|(_, n)| **n >= self.per_partition)
+                    .map(|(p, _)| p.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn claim(&self, kinds: &[&'static str], free: usize) -> Result<Vec<Job>, String> {
+        let pool = self.pool.clone();
+        let worker = self.worker.clone();
+        let kinds = kinds.to_vec();
+        let busy = self.busy();
+        let limit = i64::try_from(free).unwrap_or(1);
+        let claimed = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            super::claim(&mut conn, &worker, &kinds, &busy, limit).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        Ok(self.within_partition_limits(claimed))
+    }
+
+    /// A batch may hold more jobs of one partition than its limit allows (they were all
+    /// due at once); the extra ones go back to wait, due again at once.
+    fn within_partition_limits(&self, claimed: Vec<Job>) -> Vec<Job> {
+        let mut counts: HashMap<String, usize> =
+            self.in_flight.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut keep = Vec::with_capacity(claimed.len());
+        let mut release = Vec::new();
+        for job in claimed {
+            match &job.partition_key {
+                Some(p) => {
+                    let count = counts.entry(p.clone()).or_default();
+                    if *count < self.per_partition {
+                        *count += 1;
+                        keep.push(job);
+                    } else {
+                        release.push(job.id);
+                    }
+                }
+                None => keep.push(job),
+            }
+        }
+        if !release.is_empty() {
+            let pool = self.pool.clone();
+            let worker = self.worker.clone();
+            // The lease would hand them back anyway; giving them back now is faster.
+            tokio::task::spawn_blocking(move || {
+                if let Ok(mut conn) = pool.get() {
+                    for id in release {
+                        let _ = super::release(&mut conn, id, &worker);
+                    }
+                }
+            });
+        }
+        keep
+    }
+
+    async fn run_one(&self, job: Job) {
+        let outcome = if job.attempts > job.max_attempts {
+            // Its worker died mid-job more times than the job may run.
+            Outcome::Fail(format!("gave up after {} attempts", job.max_attempts))
+        } else {
+            match self.handlers.get(job.kind.as_str()) {
+                Some(handler) => handler.run(&job).await,
+                None => Outcome::Fail(format!("no handler for job kind {}", job.kind)),
+            }
+        };
+        let id = job.id;
+        let kind = job.kind.clone();
+        let pool = self.pool.clone();
+        let worker = self.worker.clone();
+        let recorded = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let result = match &outcome {
+                Outcome::Done => super::complete(&mut conn, id, &worker),
+                Outcome::Retry { error, .. } if job.attempts >= job.max_attempts => {
+                    tracing::warn!(job = id, kind = %job.kind, %error, "job failed for the last time");
+                    super::bury(&mut conn, id, &worker, error)
+                }
+                Outcome::Retry { after, error } => {
+                    let wait = after.unwrap_or_else(|| backoff(job.attempts));
+                    let at = crate::domain::now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+                    tracing::info!(job = id, kind = %job.kind, %error, retry_in_secs = wait.as_secs(), "job will be retried");
+                    super::retry_at(&mut conn, id, &worker, at, error)
+                }
+                Outcome::Fail(error) => {
+                    tracing::warn!(job = id, kind = %job.kind, %error, "job dead-lettered");
+                    super::bury(&mut conn, id, &worker, error)
+                }
+                Outcome::Dropped(reason) => {
+                    tracing::info!(job = id, kind = %job.kind, %reason, "job dropped");
+                    super::drop_job(&mut conn, id, &worker, reason)
+                }
+            };
+            result.map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await;
+        match recorded {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(job = id, %kind, error = %e, "could not record job outcome")
+            }
+            Err(e) => tracing::error!(job = id, %kind, error = %e, "job outcome task failed"),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_owned())
+}

@@ -1,0 +1,152 @@
+//! A fediverse peer on loopback (tests/tools/fedi_peer.py): signs with `httpsig` and
+//! `http-message-signatures`, verifies what we send it, and records its inbox.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers;
+
+pub struct Peer {
+    child: Child,
+    pub base: String,
+    client: reqwest::Client,
+}
+
+impl Peer {
+    pub fn start() -> Self {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/fedi_peer.py");
+        let mut child = Command::new(helpers::python())
+            .arg(script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start fedi_peer.py");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("peer's first line");
+        let ready: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("peer said {line:?}: {e}"));
+        Self {
+            child,
+            base: ready["base"].as_str().expect("base").to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// An actor's id on the peer.
+    pub fn actor(&self, name: &str) -> String {
+        format!("{}/users/{name}", self.base)
+    }
+
+    /// Signs (as `options` say) and sends an activity; the status our server answered.
+    pub async fn send(&self, options: Value) -> (u16, String) {
+        let mut options = options;
+        options["base"] = Value::String(self.base.clone());
+        let answer: Value = self
+            .client
+            .post(format!("{}/control/send", self.base))
+            .json(&options)
+            .send()
+            .await
+            .expect("control")
+            .json()
+            .await
+            .expect("json");
+        (
+            u16::try_from(answer["status"].as_u64().unwrap_or(0)).unwrap_or(0),
+            answer["body"].as_str().unwrap_or("").to_owned(),
+        )
+    }
+
+    /// Sends as `actor` to `inbox`, signed the usual way.
+    pub async fn deliver(&self, actor: &str, inbox: &str, activity: Value) -> u16 {
+        self.send(json!({ "actor": actor, "url": inbox, "activity": activity }))
+            .await
+            .0
+    }
+
+    pub async fn control(&self, what: &str, body: Value) {
+        let response = self
+            .client
+            .post(format!("{}/control/{what}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("control");
+        assert!(response.status().is_success());
+    }
+
+    pub async fn received(&self) -> Vec<Value> {
+        self.client
+            .get(format!("{}/received", self.base))
+            .send()
+            .await
+            .expect("received")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    pub async fn signed_fetches(&self) -> Vec<Value> {
+        self.client
+            .get(format!("{}/signed-fetches", self.base))
+            .send()
+            .await
+            .expect("fetches")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Waits until a delivery of this activity type arrives; returns it.
+    pub async fn wait_for(&self, kind: &str) -> Value {
+        self.wait_for_n(kind, 1).await.remove(0)
+    }
+
+    /// Waits until `n` deliveries of this activity type have arrived; returns them all.
+    pub async fn wait_for_n(&self, kind: &str, n: usize) -> Vec<Value> {
+        self.wait_for_matching(kind, n, |_| true).await
+    }
+
+    /// Waits until `n` deliveries of this activity type whose activity passes `check`
+    /// have arrived; returns them all. For tests where other deliveries of the same type
+    /// may arrive first (a post's own Create racing a follow, say).
+    pub async fn wait_for_matching(
+        &self,
+        kind: &str,
+        n: usize,
+        check: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found: Vec<Value> = self
+                .received()
+                .await
+                .into_iter()
+                .filter(|r| r["activity"]["type"] == kind && check(&r["activity"]))
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {kind} arrived at the peer (got {})",
+                found.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
