@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -132,6 +133,43 @@ pub struct Email {
     pub html: Option<String>,
     /// A `Reply-To` address.
     pub reply_to: Option<String>,
+    /// For bulk mail (newsletters): the list headers every such message carries.
+    #[serde(default)]
+    pub bulk: Option<Bulk>,
+}
+
+/// What marks a message as bulk mail from a list: `List-Id`, one-click unsubscribe
+/// (RFC 8058: `List-Unsubscribe` with an https URL and a mailto, and
+/// `List-Unsubscribe-Post`), `Precedence: bulk` and `Auto-Submitted: auto-generated`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Bulk {
+    /// The list's identity, e.g. `Jane Smith <ceo.blogs.trust.example>` (RFC 2919).
+    pub list_id: String,
+    /// The one-click unsubscribe URL: a POST to it unsubscribes.
+    pub unsubscribe_url: String,
+    /// The mailto form, e.g. `mailto:unsubscribe@trust.example?subject=...`.
+    pub unsubscribe_mailto: String,
+}
+
+impl Bulk {
+    fn headers(&self) -> [HeaderValue; 5] {
+        let raw = |name: &'static str, value: String| {
+            HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+        };
+        [
+            raw("List-Id", self.list_id.clone()),
+            raw(
+                "List-Unsubscribe",
+                format!("<{}>, <{}>", self.unsubscribe_url, self.unsubscribe_mailto),
+            ),
+            raw(
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".to_owned(),
+            ),
+            raw("Precedence", "bulk".to_owned()),
+            raw("Auto-Submitted", "auto-generated".to_owned()),
+        ]
+    }
 }
 
 impl Email {
@@ -145,12 +183,18 @@ impl Email {
             .from(from.clone())
             .to(to)
             .subject(&self.subject)
-            .header(header::Date::now());
+            .header(header::Date::now())
+            .message_id(Some(message_id(from)));
         if let Some(reply_to) = &self.reply_to {
             let reply_to: Mailbox = reply_to
                 .parse()
                 .map_err(|e| format!("bad reply-to {reply_to}: {e}"))?;
             builder = builder.reply_to(reply_to);
+        }
+        if let Some(bulk) = &self.bulk {
+            for value in bulk.headers() {
+                builder = builder.raw_header(value);
+            }
         }
         let message = match &self.html {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(
@@ -166,6 +210,13 @@ impl Email {
     pub fn job(&self, key: impl Into<String>) -> Result<NewJob, serde_json::Error> {
         Ok(NewJob::new(EMAIL_JOB, self)?.key(key))
     }
+}
+
+/// A fresh `Message-ID` in the sender's domain.
+fn message_id(from: &Mailbox) -> String {
+    let random: [u8; 16] = rand::random();
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("<{hex}@{}>", from.email.domain())
 }
 
 /// Sends `email` jobs.
@@ -210,4 +261,60 @@ pub fn sender(settings: &Settings) -> Result<Mailbox, String> {
         settings.mail_from.clone()
     };
     from.parse().map_err(|e| format!("mail_from: {e} ({from})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_mail_carries_list_and_one_click_unsubscribe_headers() {
+        let email = Email {
+            to: "staff@nhs.net".into(),
+            subject: "Our plan".into(),
+            text: "The plan.".into(),
+            html: None,
+            reply_to: Some("ceo@trust.example".into()),
+            bulk: Some(Bulk {
+                list_id: "Jane Smith <ceo.blogs.trust.example>".into(),
+                unsubscribe_url: "https://blogs.trust.example/u/abc".into(),
+                unsubscribe_mailto: "mailto:unsubscribe@blogs.trust.example?subject=abc".into(),
+            }),
+        };
+        let from: Mailbox = "Blogs <no-reply@trust.example>".parse().expect("from");
+        let formatted = email.to_message(&from).expect("message").formatted();
+        // Unfolded: long header lines are folded at spaces (RFC 5322).
+        let message = String::from_utf8(formatted)
+            .expect("utf-8")
+            .replace("\r\n ", " ");
+        for header in [
+            "List-Id: Jane Smith <ceo.blogs.trust.example>",
+            "List-Unsubscribe: <https://blogs.trust.example/u/abc>, <mailto:unsubscribe@blogs.trust.example?subject=abc>",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "Precedence: bulk",
+            "Auto-Submitted: auto-generated",
+            "Reply-To: ceo@trust.example",
+            "@trust.example>",
+        ] {
+            assert!(message.contains(header), "{header} missing from\n{message}");
+        }
+        assert!(message.contains("Message-ID: <"), "{message}");
+    }
+
+    #[test]
+    fn transactional_mail_has_no_list_headers() {
+        let email = Email {
+            to: "jane@nhs.net".into(),
+            subject: "Invitation".into(),
+            text: "Join us.".into(),
+            html: None,
+            reply_to: None,
+            bulk: None,
+        };
+        let from: Mailbox = "Blogs <no-reply@trust.example>".parse().expect("from");
+        let formatted = email.to_message(&from).expect("message").formatted();
+        let message = String::from_utf8(formatted).expect("utf-8");
+        assert!(!message.contains("List-Unsubscribe"), "{message}");
+        assert!(!message.contains("Precedence"), "{message}");
+    }
 }

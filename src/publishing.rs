@@ -682,6 +682,7 @@ pub fn submit(
                     ),
                     html: None,
                     reply_to: None,
+                    bulk: None,
                 };
                 let job = message
                     .job(format!("submitted:{}:{}:{approver}", post.id, head.id))

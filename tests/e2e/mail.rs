@@ -15,6 +15,7 @@ e2e! {
             text: "Follow this link to accept.".into(),
             html: Some("<p>Follow this link to accept.</p>".into()),
             reply_to: None,
+            bulk: None,
         };
         let mut conn = app.conn();
         assert!(rounds::jobs::enqueue(&mut conn, &email.job("invite:1").expect("job")).expect("enqueue"));

@@ -768,6 +768,7 @@ async fn comment(
                         ),
                         html: None,
                         reply_to: None,
+                        bulk: None,
                     };
                     let job = email
                         .job(format!("mention:{}:{}", added.id, member.user_id))

@@ -400,6 +400,7 @@ async fn invite(
                     ),
                     html: None,
                     reply_to: None,
+                    bulk: None,
                 };
                 let job = message
                     .job(format!("invitation:{}", invitation.id))
