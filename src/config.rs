@@ -264,7 +264,10 @@ impl Settings {
             return Err(ConfigError::Invalid(e));
         }
         if !(1..=24 * 30).contains(&self.newsletter_confirm_hours) {
-            return invalid("newsletter_confirm_hours", "must be between 1 and 720 (30 days)");
+            return invalid(
+                "newsletter_confirm_hours",
+                "must be between 1 and 720 (30 days)",
+            );
         }
         if self.newsletter_requests_per_hour == 0 {
             return invalid("newsletter_requests_per_hour", "must be at least 1");

@@ -1,7 +1,9 @@
 //! When digests go out: a daily and a weekly time in a time zone (Europe/London by
 //! default), right across the clock changes.
 
-use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday};
+use chrono::{
+    Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday,
+};
 use chrono_tz::Tz;
 
 use super::Cadence;
@@ -127,7 +129,10 @@ mod tests {
             schedule.next(Cadence::Weekly, at("2026-11-24 12:00")),
             Some((at("2026-11-30 07:30"), "2026-11-30".into()))
         );
-        assert_eq!(schedule.next(Cadence::EachPost, at("2026-11-24 12:00")), None);
+        assert_eq!(
+            schedule.next(Cadence::EachPost, at("2026-11-24 12:00")),
+            None
+        );
     }
 
     #[test]

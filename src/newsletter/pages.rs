@@ -25,11 +25,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/subscribe", web::post().to(subscribe))
         .route("/subscribe/confirm/{token}", web::get().to(confirm_form))
         .route("/subscribe/confirm/{token}", web::post().to(confirm))
-        .route("/newsletter/preferences/{token}", web::get().to(preferences))
-        .route("/newsletter/preferences/{token}", web::post().to(change_preferences))
-        .route("/newsletter/preferences/{token}/data.json", web::get().to(download))
-        .route("/newsletter/unsubscribe/{token}", web::get().to(unsubscribe_form))
-        .route("/newsletter/unsubscribe/{token}", web::post().to(unsubscribe))
+        .route(
+            "/newsletter/preferences/{token}",
+            web::get().to(preferences),
+        )
+        .route(
+            "/newsletter/preferences/{token}",
+            web::post().to(change_preferences),
+        )
+        .route(
+            "/newsletter/preferences/{token}/data.json",
+            web::get().to(download),
+        )
+        .route(
+            "/newsletter/unsubscribe/{token}",
+            web::get().to(unsubscribe_form),
+        )
+        .route(
+            "/newsletter/unsubscribe/{token}",
+            web::post().to(unsubscribe),
+        )
         .route("/newsletter/opened/{send}.gif", web::get().to(opened));
 }
 
@@ -269,32 +284,10 @@ async fn subscribe(
     state
         .db(move |conn| {
             write_tx(conn, |conn| {
-                let requested = subscribers::request(conn, email.as_str(), &wanted, valid_for, None)?;
+                let requested =
+                    subscribers::request(conn, email.as_str(), &wanted, valid_for, None)?;
                 if let Requested::Confirm(subscriber, token) = requested {
-                    let link = settings.url(&format!("/subscribe/confirm/{token}"));
-                    let until = crate::editorial::schedule::format_london(
-                        subscriber.confirm_expires_at.unwrap_or_else(crate::domain::now),
-                    );
-                    let message = crate::mail::Email {
-                        to: subscriber.email.clone(),
-                        subject: format!("Confirm your subscription to {}", names.join(", ")),
-                        text: format!(
-                            "Someone, probably you, asked for posts from {} on {} to be emailed to this address.\n\nConfirm it: {link}\n\nThe link works once, until {until}. If you did not ask, ignore this email: nothing will be sent.\n",
-                            names.join(", "),
-                            settings.instance_name,
-                        ),
-                        html: None,
-                        reply_to: None,
-                        bulk: None,
-                    };
-                    let job = message
-                        .job(format!(
-                            "newsletter-confirm:{}:{}",
-                            subscriber.id,
-                            &super::tokens::hash(&token)[..16]
-                        ))
-                        .map_err(|e| AppError::internal(e.to_string()))?;
-                    crate::jobs::enqueue(conn, &job)?;
+                    queue_confirmation(conn, &settings, &subscriber, &token, &names)?;
                 }
                 Ok(())
             })
@@ -310,6 +303,43 @@ async fn subscribe(
             p { "The link works once and stops working after " (state.settings.newsletter_confirm_hours) " hours." }
         },
     ))
+}
+
+/// Queues the email with a confirmation link. Call in the request's transaction.
+pub fn queue_confirmation(
+    conn: &mut crate::db::DbConnection,
+    settings: &crate::config::Settings,
+    subscriber: &Subscriber,
+    token: &str,
+    names: &[String],
+) -> Result<(), AppError> {
+    let link = settings.url(&format!("/subscribe/confirm/{token}"));
+    let until = crate::editorial::schedule::format_london(
+        subscriber
+            .confirm_expires_at
+            .unwrap_or_else(crate::domain::now),
+    );
+    let message = crate::mail::Email {
+        to: subscriber.email.clone(),
+        subject: format!("Confirm your subscription to {}", names.join(", ")),
+        text: format!(
+            "Someone, probably you, asked for posts from {} on {} to be emailed to this address.\n\nConfirm it: {link}\n\nThe link works once, until {until}. If you did not ask, ignore this email: nothing will be sent.\n",
+            names.join(", "),
+            settings.instance_name,
+        ),
+        html: None,
+        reply_to: None,
+        bulk: None,
+    };
+    let job = message
+        .job(format!(
+            "newsletter-confirm:{}:{}",
+            subscriber.id,
+            &super::tokens::hash(token)[..16]
+        ))
+        .map_err(|e| AppError::internal(e.to_string()))?;
+    crate::jobs::enqueue(conn, &job)?;
+    Ok(())
 }
 
 async fn confirm_form(
@@ -340,9 +370,7 @@ async fn confirm(
             write_tx(conn, |conn| {
                 let subscriber = subscribers::confirm(conn, &token)?;
                 let signer = Signer::load(conn)?;
-                Ok::<_, AppError>(
-                    subscriber.map(|s| signer.token(Purpose::Preferences, s.id, 0)),
-                )
+                Ok::<_, AppError>(subscriber.map(|s| signer.token(Purpose::Preferences, s.id, 0)))
             })
         })
         .await?;
@@ -509,40 +537,43 @@ async fn change_preferences(
         }
     }
     let id = subscriber.id;
-    let done = state
-        .db(move |conn| {
-            write_tx(conn, |conn| {
-                Ok::<_, AppError>(match action.as_str() {
-                    "save" => {
-                        for (blog_id, cadence) in changes {
-                            match cadence {
-                                Some(c) => subscribers::set_cadence(conn, id, blog_id, c).map(|_| ())?,
-                                None => subscribers::unsubscribe(conn, id, Some(blog_id)).map(|_| ())?,
+    let done =
+        state
+            .db(move |conn| {
+                write_tx(conn, |conn| {
+                    Ok::<_, AppError>(match action.as_str() {
+                        "save" => {
+                            for (blog_id, cadence) in changes {
+                                match cadence {
+                                    Some(c) => subscribers::set_cadence(conn, id, blog_id, c)
+                                        .map(|_| ())?,
+                                    None => subscribers::unsubscribe(conn, id, Some(blog_id))
+                                        .map(|_| ())?,
+                                }
                             }
+                            "saved"
                         }
-                        "saved"
-                    }
-                    "pause" => {
-                        subscribers::set_paused(conn, id, true)?;
-                        "paused"
-                    }
-                    "resume" => {
-                        subscribers::set_paused(conn, id, false)?;
-                        "resumed"
-                    }
-                    "unsubscribe" => {
-                        subscribers::unsubscribe(conn, id, None)?;
-                        "unsubscribed"
-                    }
-                    "erase" => {
-                        subscribers::erase(conn, id)?;
-                        "erased"
-                    }
-                    _ => return Err(AppError::invalid("", "The form could not be read")),
+                        "pause" => {
+                            subscribers::set_paused(conn, id, true)?;
+                            "paused"
+                        }
+                        "resume" => {
+                            subscribers::set_paused(conn, id, false)?;
+                            "resumed"
+                        }
+                        "unsubscribe" => {
+                            subscribers::unsubscribe(conn, id, None)?;
+                            "unsubscribed"
+                        }
+                        "erase" => {
+                            subscribers::erase(conn, id)?;
+                            "erased"
+                        }
+                        _ => return Err(AppError::invalid("", "The form could not be read")),
+                    })
                 })
             })
-        })
-        .await?;
+            .await?;
     if done == "erased" {
         return Ok(page(
             &state,
@@ -566,7 +597,8 @@ async fn download(
     let export = state
         .db(move |conn| Ok(subscribers::export(conn, subscriber)?))
         .await?;
-    let body = serde_json::to_string_pretty(&export).map_err(|e| AppError::internal(e.to_string()))?;
+    let body =
+        serde_json::to_string_pretty(&export).map_err(|e| AppError::internal(e.to_string()))?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -586,7 +618,10 @@ async fn unsubscribe_form(
     let blog = state
         .db(move |conn| Ok(blogs::find(conn, blog_id)?))
         .await?;
-    let what = blog.map_or_else(|| "these emails".to_owned(), |b| format!("emails from {}", b.display_name));
+    let what = blog.map_or_else(
+        || "these emails".to_owned(),
+        |b| format!("emails from {}", b.display_name),
+    );
     // A GET never unsubscribes: mail scanners open links.
     Ok(page(
         &state,

@@ -237,7 +237,11 @@ struct Context {
 }
 
 impl Context {
-    fn load(conn: &mut DbConnection, settings: Arc<Settings>, blog: Blog) -> Result<Self, AppError> {
+    fn load(
+        conn: &mut DbConnection,
+        settings: Arc<Settings>,
+        blog: Blog,
+    ) -> Result<Self, AppError> {
         let signer = Signer::load(conn)?;
         let reply_to = match blogs::owner_of(conn, blog.id)? {
             Some(owner) => crate::domain::users::find(conn, owner)?.map(|u| u.email),
@@ -303,7 +307,9 @@ impl Context {
             bulk: Some(Bulk {
                 list_id: format!(
                     "{} <{}.{host}>",
-                    self.blog.display_name.replace(['<', '>', '"', '\r', '\n'], ""),
+                    self.blog
+                        .display_name
+                        .replace(['<', '>', '"', '\r', '\n'], ""),
                     self.blog.handle
                 ),
                 unsubscribe_url,
@@ -345,7 +351,14 @@ pub fn preview_post_email(settings: &Settings, blog: &Blog, item: Item) -> Email
         sender: "no-reply@localhost".to_owned(),
     };
     let subject = template::post_subject(&blog.display_name, item.title.as_deref(), &item.markdown);
-    context.email("subscriber@example.invalid", 0, &subject, None, vec![item], None)
+    context.email(
+        "subscriber@example.invalid",
+        0,
+        &subject,
+        None,
+        vec![item],
+        None,
+    )
 }
 
 /// A "send a test to me" email: the blog's latest post as subscribers get it.
@@ -369,7 +382,11 @@ pub fn test_email(
     let item = post_item(&settings, blog, &post, true);
     let subject = format!(
         "[Test] {}",
-        template::post_subject(&blog.display_name, post.title.as_deref(), &post.body_markdown)
+        template::post_subject(
+            &blog.display_name,
+            post.title.as_deref(),
+            &post.body_markdown
+        )
     );
     Ok(Some(context.email(to, 0, &subject, None, vec![item], None)))
 }
@@ -446,7 +463,12 @@ fn mark_received(
     Ok(inserted == 1)
 }
 
-fn queue(conn: &mut DbConnection, email: &Email, send_id: i64, subscriber_id: i64) -> QueryResult<bool> {
+fn queue(
+    conn: &mut DbConnection,
+    email: &Email,
+    send_id: i64,
+    subscriber_id: i64,
+) -> QueryResult<bool> {
     let job = email
         .job(format!("newsletter:{send_id}:{subscriber_id}"))
         .map_err(serialization)?;
@@ -515,7 +537,12 @@ fn digest_items(
     let mut items = Vec::with_capacity(found.len());
     for post in found {
         // Short updates in full; articles as title, summary and link.
-        let mut item = post_item(&context.settings, &context.blog, &post, post.title.is_none());
+        let mut item = post_item(
+            &context.settings,
+            &context.blog,
+            &post,
+            post.title.is_none(),
+        );
         let counts = objects::counts(conn, post.id)?;
         item.likes = counts.likes;
         item.boosts = counts.shares;
@@ -524,7 +551,10 @@ fn digest_items(
             .filter_map(|view| {
                 let author = view.author?;
                 Some(ReplyItem {
-                    author: author.display_name.clone().unwrap_or(author.username.clone()),
+                    author: author
+                        .display_name
+                        .clone()
+                        .unwrap_or(author.username.clone()),
                     server: author.domain.clone(),
                     html: view.reply.content_html.clone(),
                     url: view.reply.url.clone().or(Some(view.reply.ap_id.clone())),
@@ -555,7 +585,10 @@ fn queue_digest_emails(
     let had: Vec<(i64, i64)> = newsletter_received::table
         .filter(newsletter_received::subscriber_id.eq_any(&reader_ids))
         .filter(newsletter_received::post_id.eq_any(&post_ids))
-        .select((newsletter_received::subscriber_id, newsletter_received::post_id))
+        .select((
+            newsletter_received::subscriber_id,
+            newsletter_received::post_id,
+        ))
         .load(conn)?;
     let label = match cadence {
         Cadence::Weekly => "Weekly digest",
@@ -564,7 +597,11 @@ fn queue_digest_emails(
     let day = crate::editorial::schedule::format_london(due);
     let day = day.split(" at ").next().unwrap_or(&day).to_owned();
     let heading = format!("{label}, {day}");
-    let subject = format!("{}: {} – {day}", context.blog.display_name, label.to_lowercase());
+    let subject = format!(
+        "{}: {} – {day}",
+        context.blog.display_name,
+        label.to_lowercase()
+    );
     let mut queued = 0;
     for (subscriber_id, email) in readers {
         let mine: Vec<Item> = items
@@ -575,7 +612,10 @@ fn queue_digest_emails(
         if mine.is_empty() {
             continue;
         }
-        for (post_id, _) in items.iter().filter(|(p, _)| !had.contains(&(*subscriber_id, *p))) {
+        for (post_id, _) in items
+            .iter()
+            .filter(|(p, _)| !had.contains(&(*subscriber_id, *p)))
+        {
             mark_received(conn, *subscriber_id, *post_id, send.id)?;
         }
         let message = context.email(

@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use super::{Cadence, tokens};
 use crate::db::DbConnection;
-use crate::db::schema::{blogs, newsletter_received, newsletter_subscribers, newsletter_subscriptions};
+use crate::db::schema::{
+    blogs, newsletter_received, newsletter_subscribers, newsletter_subscriptions,
+};
 use crate::on_backend;
 
 /// Where a subscriber is.
@@ -418,7 +420,10 @@ pub fn export(conn: &mut DbConnection, subscriber: Subscriber) -> QueryResult<Ex
     let received = newsletter_received::table
         .filter(newsletter_received::subscriber_id.eq(subscriber.id))
         .order(newsletter_received::created_at.asc())
-        .select((newsletter_received::post_id, newsletter_received::created_at))
+        .select((
+            newsletter_received::post_id,
+            newsletter_received::created_at,
+        ))
         .load(conn)?;
     Ok(Export {
         subscriber,
@@ -469,7 +474,10 @@ pub fn for_blog(
 
 /// How many of a blog's subscribers are in each (subscriber status, subscription
 /// status, cadence).
-pub fn counts(conn: &mut DbConnection, blog_id: i64) -> QueryResult<Vec<(String, String, String, i64)>> {
+pub fn counts(
+    conn: &mut DbConnection,
+    blog_id: i64,
+) -> QueryResult<Vec<(String, String, String, i64)>> {
     newsletter_subscriptions::table
         .inner_join(newsletter_subscribers::table)
         .filter(newsletter_subscriptions::blog_id.eq(blog_id))

@@ -238,7 +238,10 @@ pub fn text(letter: &Letter) -> String {
     }
     out.push('\n');
     if let Some(heading) = &letter.heading {
-        out.push_str(&format!("\n{heading}\n{}\n", "=".repeat(heading.chars().count())));
+        out.push_str(&format!(
+            "\n{heading}\n{}\n",
+            "=".repeat(heading.chars().count())
+        ));
     }
     for item in &letter.items {
         out.push('\n');

@@ -94,7 +94,11 @@ impl Inbox {
             .args(&files)
             .output()
             .expect("run read_mail.py");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         serde_json::from_slice(&output.stdout).expect("read_mail.py JSON")
     }
 
@@ -109,7 +113,10 @@ impl Inbox {
             {
                 return mail;
             }
-            assert!(Instant::now() < deadline, "no message with subject {subject:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no message with subject {subject:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -120,7 +127,8 @@ async fn settle(app: &TestApp, kind: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut conn = app.conn();
     loop {
-        let busy = rounds::jobs::count(&mut conn, kind, rounds::jobs::Status::Pending).expect("count")
+        let busy = rounds::jobs::count(&mut conn, kind, rounds::jobs::Status::Pending)
+            .expect("count")
             + rounds::jobs::count(&mut conn, kind, rounds::jobs::Status::Running).expect("count");
         if busy == 0 {
             return;
@@ -130,7 +138,12 @@ async fn settle(app: &TestApp, kind: &str) {
     }
 }
 
-async fn subscribe(app: &TestApp, email: &str, blogs: &[&str], cadence: &str) -> (StatusCode, String) {
+async fn subscribe(
+    app: &TestApp,
+    email: &str,
+    blogs: &[&str],
+    cadence: &str,
+) -> (StatusCode, String) {
     let mut form = vec![("email", email), ("cadence", cadence)];
     form.extend(blogs.iter().map(|b| ("blog", *b)));
     let response = app
@@ -328,5 +341,53 @@ e2e! {
         settle(&app, sending::FANOUT_JOB).await;
         settle(&app, rounds::mail::EMAIL_JOB).await;
         assert_eq!(inbox.messages().iter().filter(|m| m.header("subject").contains("digest")).count(), 1);
+    }
+}
+
+e2e! {
+    async fn editors_import_with_a_lawful_basis_export_and_see_sends(app: TestApp) {
+        let jane = app.user("jane", false);
+        app.blog("ceo", "Jane Smith", &jane);
+        app.sign_in("jane").await;
+        let (status, page) = app.page("/dashboard/@ceo/subscribers").await;
+        assert_eq!(status, StatusCode::OK);
+        let token = page.csrf_token();
+        let response = app
+            .client
+            .post(app.url("/dashboard/@ceo/subscribers/import"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("addresses", "email\nward.seven@nhs.net\nWard.Eight@nhs.net,extra\n"),
+                ("lawful_basis", "Legitimate interest: staff communications"),
+            ])
+            .send()
+            .await
+            .expect("import");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let mut conn = app.conn();
+        let imported = subscribers::find_by_email(&mut conn, "ward.eight@nhs.net").expect("query").expect("found");
+        assert_eq!(imported.status(), subscribers::Status::Confirmed);
+        assert_eq!(imported.lawful_basis.as_deref(), Some("Legitimate interest: staff communications"));
+        let filter = rounds::editorial::audit::Filter { action: Some("subscribers.".into()), ..Default::default() };
+        let (entries, _) = rounds::editorial::audit::list(&mut conn, &filter, 1, 10).expect("audit");
+        let entry = entries.iter().find(|e| e.action == "subscribers.imported").expect("audit entry");
+        assert!(entry.details.contains("Legitimate interest"), "{}", entry.details);
+
+        let (_, page) = app.page("/dashboard/@ceo/subscribers?q=eight").await;
+        assert_eq!(page.texts("tbody td:first-child").iter().filter(|t| t.contains('@')).count(), 1);
+        let csv = app.get("/dashboard/@ceo/subscribers.csv").await.text().await.expect("csv");
+        assert!(csv.starts_with("email,status,cadence"), "{csv}");
+        assert!(csv.contains("ward.seven@nhs.net,confirmed,each_post"), "{csv}");
+
+        // A bad line refuses the whole import.
+        let response = app
+            .client
+            .post(app.url("/dashboard/@ceo/subscribers/import"))
+            .form(&[("csrf_token", token.as_str()), ("addresses", "good@nhs.net\nnot an address\n"), ("lawful_basis", "")])
+            .send()
+            .await
+            .expect("import");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(subscribers::find_by_email(&mut conn, "good@nhs.net").expect("query").is_none());
     }
 }
