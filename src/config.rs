@@ -100,6 +100,23 @@ pub struct Settings {
     pub presence_seconds: u64,
     /// Hours an invitation link to a blog's team keeps working.
     pub invitation_hours: u64,
+    /// Email domains subscribers may use, comma-separated (e.g. `nhs.net, nhs.uk`);
+    /// a domain also admits its subdomains. Empty: any.
+    pub newsletter_allowed_domains: String,
+    /// Hours a subscription's confirmation link keeps working.
+    pub newsletter_confirm_hours: u64,
+    /// Subscribe requests allowed per client address and per email address in an hour.
+    pub newsletter_requests_per_hour: u32,
+    /// The time zone digests are sent in.
+    pub newsletter_time_zone: String,
+    /// When the daily digest goes out (`HH:MM`, in `newsletter_time_zone`).
+    pub newsletter_daily_time: String,
+    /// The weekday of the weekly digest (`monday` ... `sunday`).
+    pub newsletter_weekly_day: String,
+    /// When the weekly digest goes out (`HH:MM`).
+    pub newsletter_weekly_time: String,
+    /// Count opens and clicks per send (aggregate numbers only, never per person).
+    pub newsletter_tracking: bool,
 }
 
 impl Default for Settings {
@@ -126,6 +143,14 @@ impl Default for Settings {
             autosave_seconds: 5,
             presence_seconds: 10,
             invitation_hours: 72,
+            newsletter_allowed_domains: String::new(),
+            newsletter_confirm_hours: 48,
+            newsletter_requests_per_hour: 10,
+            newsletter_time_zone: "Europe/London".to_owned(),
+            newsletter_daily_time: "07:30".to_owned(),
+            newsletter_weekly_day: "monday".to_owned(),
+            newsletter_weekly_time: "07:30".to_owned(),
+            newsletter_tracking: false,
         }
     }
 }
@@ -235,6 +260,18 @@ impl Settings {
         if !(1..=24 * 30).contains(&self.invitation_hours) {
             return invalid("invitation_hours", "must be between 1 and 720 (30 days)");
         }
+        if let Err(e) = crate::newsletter::digest::Schedule::from_settings(self) {
+            return Err(ConfigError::Invalid(e));
+        }
+        if !(1..=24 * 30).contains(&self.newsletter_confirm_hours) {
+            return invalid(
+                "newsletter_confirm_hours",
+                "must be between 1 and 720 (30 days)",
+            );
+        }
+        if self.newsletter_requests_per_hour == 0 {
+            return invalid("newsletter_requests_per_hour", "must be at least 1");
+        }
         let db = self.database_url.expose();
         if !db.is_empty() && crate::db::Backend::from_url(db).is_none() {
             return invalid(
@@ -273,6 +310,15 @@ impl Settings {
     /// Whether cookies must be marked `Secure` (the public URL is https).
     pub fn secure_cookies(&self) -> bool {
         self.base_url.scheme() == "https"
+    }
+
+    /// The email domains subscribers may use (lower case); empty allows any.
+    pub fn newsletter_domains(&self) -> Vec<String> {
+        self.newsletter_allowed_domains
+            .split(',')
+            .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect()
     }
 
     /// Where uploaded media files are stored.

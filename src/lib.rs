@@ -12,6 +12,7 @@ pub mod error;
 pub mod federation;
 pub mod jobs;
 pub mod mail;
+pub mod newsletter;
 pub mod publishing;
 pub mod startup;
 pub mod telemetry;

@@ -590,6 +590,7 @@ fn go_live(
     // what that makes due is queued here, in this transaction.
     if !was_public {
         outbox::post_changed(conn, &live, Change::Published)?;
+        crate::newsletter::sending::post_published(conn, &live)?;
     } else if changed {
         outbox::post_changed(conn, &live, Change::Edited)?;
     }

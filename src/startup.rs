@@ -80,6 +80,10 @@ impl Application {
             federation,
             jobs_wake: wake,
             login_limiter: auth::LoginLimiter::new(settings.login_attempts_per_window),
+            subscribe_limiter: auth::LoginLimiter::per_window(
+                settings.newsletter_requests_per_hour,
+                Duration::from_secs(3600),
+            ),
             render_cache: crate::web::http::RenderCache::new(RENDER_CACHE_BYTES),
             db_slots: tokio::sync::Semaphore::new(settings.database_pool_size as usize),
             settings: settings.clone(),
@@ -184,6 +188,30 @@ fn build_runner(
     runner.register(
         crate::editorial::schedule::PUBLISH_JOB,
         crate::editorial::schedule::Publisher { pool: pool.clone() },
+    );
+    let schedule =
+        crate::newsletter::digest::Schedule::from_settings(settings).map_err(StartError::Config)?;
+    runner.register(
+        crate::newsletter::sending::FANOUT_JOB,
+        crate::newsletter::sending::FanoutHandler {
+            pool: pool.clone(),
+            settings: Arc::new(settings.clone()),
+            wake: runner.waker(),
+        },
+    );
+    // The next digests are queued at every start (idempotently), so a new instance has
+    // them and one restored from an old backup catches up.
+    let mut conn = pool
+        .get()
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    crate::newsletter::sending::schedule_digests(&mut conn, &schedule, crate::domain::now())
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    runner.register(
+        crate::newsletter::sending::DIGEST_JOB,
+        crate::newsletter::sending::DigestHandler {
+            pool: pool.clone(),
+            schedule,
+        },
     );
     Ok(runner)
 }
@@ -319,6 +347,7 @@ async fn housekeeping(state: web::Data<AppState>) {
     loop {
         tick.tick().await;
         state.login_limiter.forget_recovered();
+        state.subscribe_limiter.forget_recovered();
         let result = state
             .db(|conn| {
                 Ok((

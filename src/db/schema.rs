@@ -402,6 +402,62 @@ diesel::joinable!(editor_presence -> users (user_id));
 diesel::joinable!(blog_invitations -> blogs (blog_id));
 diesel::joinable!(blog_editorial -> blogs (blog_id));
 
+diesel::table! {
+    newsletter_subscribers (id) {
+        id -> BigInt,
+        email -> Text,
+        status -> Text,
+        paused -> Bool,
+        confirm_token_hash -> Nullable<Text>,
+        confirm_expires_at -> Nullable<Timestamp>,
+        lawful_basis -> Nullable<Text>,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    newsletter_subscriptions (subscriber_id, blog_id) {
+        subscriber_id -> BigInt,
+        blog_id -> BigInt,
+        cadence -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    newsletter_sends (id) {
+        id -> BigInt,
+        blog_id -> BigInt,
+        kind -> Text,
+        post_id -> Nullable<BigInt>,
+        period -> Text,
+        fanout_cursor -> BigInt,
+        recipients -> BigInt,
+        opens -> BigInt,
+        clicks -> BigInt,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    newsletter_received (subscriber_id, post_id) {
+        subscriber_id -> BigInt,
+        post_id -> BigInt,
+        send_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(newsletter_subscriptions -> newsletter_subscribers (subscriber_id));
+diesel::joinable!(newsletter_subscriptions -> blogs (blog_id));
+diesel::joinable!(newsletter_sends -> blogs (blog_id));
+diesel::joinable!(newsletter_received -> newsletter_subscribers (subscriber_id));
+diesel::joinable!(newsletter_received -> posts (post_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -431,4 +487,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     post_comments,
     publishing_freezes,
     audit_log,
+    newsletter_subscribers,
+    newsletter_subscriptions,
+    newsletter_sends,
+    newsletter_received,
+);
+
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    newsletter_subscribers::status,
+    newsletter_subscriptions::status,
+    newsletter_subscriptions::cadence,
 );

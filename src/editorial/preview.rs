@@ -58,39 +58,32 @@ pub fn mastodon(content: &Content, articles_as_notes: bool, url: &str) -> Mastod
 pub struct Email {
     /// The subject line.
     pub subject: String,
-    /// The HTML part (links and images made absolute).
-    pub html: SafeHtml,
+    /// The HTML part: a whole document, shown in a frame of its own.
+    pub html: String,
     /// The plain-text part.
     pub text: String,
 }
 
-/// The email for a post. A simple rendering: the newsletter (issue 4) owns the real
-/// template; when it is merged, this function should call it, so the preview shows
-/// exactly what subscribers get.
+/// The email for a post, from the newsletter's own template, so the preview is the email
+/// (only the subscriber's links are placeholders).
 pub fn email(settings: &Settings, blog: &Blog, content: &Content, url: &str) -> Email {
-    let subject = match &content.title {
-        Some(title) => format!("{title} – {}", blog.display_name),
-        None => format!(
-            "{}: {}",
-            blog.display_name,
-            html::excerpt(&html::plain_text(&content.body), 60)
-        ),
+    let item = crate::newsletter::template::Item {
+        title: content.title.clone(),
+        summary: content.summary.clone(),
+        content_warning: content.content_warning.clone(),
+        markdown: content.body.clone(),
+        html: SafeHtml::from_markdown(&content.body).with_absolute_urls(&settings.base_url),
+        url: url.to_owned(),
+        published_at: None,
+        in_full: true,
+        replies: Vec::new(),
+        likes: 0,
+        boosts: 0,
     };
-    let html = SafeHtml::from_markdown(&content.body).with_absolute_urls(&settings.base_url);
-    let mut text = String::new();
-    if let Some(title) = &content.title {
-        text.push_str(title);
-        text.push_str("\n\n");
-    }
-    if let Some(summary) = &content.summary {
-        text.push_str(summary);
-        text.push_str("\n\n");
-    }
-    text.push_str(content.body.trim());
-    text.push_str(&format!("\n\nRead it on the web: {url}\n"));
+    let email = crate::newsletter::sending::preview_post_email(settings, blog, item);
     Email {
-        subject,
-        html,
-        text,
+        subject: email.subject,
+        html: email.html.unwrap_or_default(),
+        text: email.text,
     }
 }

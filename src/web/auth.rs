@@ -354,8 +354,13 @@ pub struct LoginLimiter {
 impl LoginLimiter {
     /// `attempts` per 15 minutes for each address and each name.
     pub fn new(attempts: u32) -> Self {
+        Self::per_window(attempts, StdDuration::from_secs(15 * 60))
+    }
+
+    /// `attempts` per `window` for each address and each name.
+    pub fn per_window(attempts: u32, window: StdDuration) -> Self {
         let burst = NonZeroU32::new(attempts).unwrap_or(NonZeroU32::MIN);
-        let period = StdDuration::from_secs(15 * 60) / burst.get();
+        let period = window / burst.get();
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_minute(burst))
             .allow_burst(burst);

@@ -225,6 +225,7 @@ async fn blog_posts(
                     " · " a href={ "/dashboard/@" (blog.handle) "/replies" } { "Replies" }
                     " · " a href={ "/dashboard/@" (blog.handle) "/followers" } { "Followers" }
                     " · " a href={ "/dashboard/@" (blog.handle) "/fediverse" } { "Fediverse settings" }
+                    " · " a href={ "/dashboard/@" (blog.handle) "/subscribers" } { "Email subscribers" }
                 }
             }
             @if list.is_empty() {

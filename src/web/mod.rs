@@ -29,6 +29,8 @@ pub struct AppState {
     pub pool: Pool,
     /// Sign-in attempt limits.
     pub login_limiter: auth::LoginLimiter,
+    /// Newsletter subscribe requests per client address and per email address.
+    pub subscribe_limiter: auth::LoginLimiter,
     /// Rendered public pages and feeds by entity tag.
     pub render_cache: http::RenderCache,
     /// The fediverse: signing, fetching, the instance actor.
@@ -97,11 +99,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: &auth::SessionStore) {
                 .wrap(auth::session_middleware(sessions))
                 .configure(editor::routes)
                 .configure(settings::routes)
-                .configure(crate::federation::pages::routes),
+                .configure(crate::federation::pages::routes)
+                .configure(crate::newsletter::team::routes),
         )
         .configure(crate::federation::discovery::routes)
         .configure(crate::federation::inbox::routes)
         .configure(crate::federation::collections::routes)
+        .configure(crate::newsletter::pages::routes)
         .configure(feeds::routes)
         .configure(public::routes);
 }

@@ -438,6 +438,7 @@ fn render_blog_home(
                 (post_list(views, false, EntryLevel::H3))
             }
             (ui::pagination(previous, next))
+            (crate::newsletter::pages::blog_form(blog))
             (feed_links(state, blog, None))
         },
         ..Page::default()
@@ -623,6 +624,7 @@ pub fn post_page_view(state: &AppState, view: &PostView, conversation: &Conversa
                 }
             }
             (federation::pages::conversation(state, blog, conversation))
+            (crate::newsletter::pages::blog_form(blog))
             a class="nhsuk-back-link" href=(blog.path()) { "More from " (blog.display_name) }
         },
         ..Page::default()

@@ -750,7 +750,12 @@ e2e! {
         assert_eq!(mastodon.texts(".rounds-mastodon__content p"), ["Winter plan", "What changes", &app.url("/@ceo/winter-plan")]);
         let (_, email) = jane.page(&format!("/dashboard/posts/{article}/preview/email")).await;
         assert!(email.text(".nhsuk-summary-list").contains("Winter plan – Jane Smith"));
-        assert_eq!(email.attrs(".rounds-email img", "src"), [app.url("/media/c.png")], "images are absolute in email");
+        // The message itself is the newsletter's template, in a frame of its own.
+        let framed = email.attrs("iframe.rounds-email", "src");
+        assert_eq!(framed, [format!("/dashboard/posts/{article}/preview/email.html")]);
+        let (status, message) = jane.page(&framed[0]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(message.attrs("img", "src"), [app.url("/media/c.png")], "images are absolute in email");
         let (status, web) = jane.page(&format!("/dashboard/posts/{article}/preview/web")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(web.h1(), "Winter plan");

@@ -13,5 +13,6 @@ mod federation;
 mod feeds;
 mod jobs;
 mod mail;
+mod newsletter;
 mod public;
 mod serve;

@@ -941,10 +941,8 @@ async fn preview_page(
                             }
                         }
                         h2 class="nhsuk-heading-m" { "The message" }
-                        div class="rounds-email rounds-post__body" {
-                            @if let Some(title) = &content.title { p class="nhsuk-heading-m" { (title) } }
-                            (email.html)
-                        }
+                        iframe class="rounds-email" src={ "/dashboard/posts/" (id) "/preview/email.html" }
+                            title="The email as subscribers get it" width="100%" height="800" {}
                         details class="nhsuk-details" {
                             summary class="nhsuk-details__summary" { span class="nhsuk-details__summary-text" { "Plain-text version" } }
                             div class="nhsuk-details__text" { pre class="rounds-email__text" { (email.text) } }
@@ -954,6 +952,20 @@ async fn preview_page(
                 ..Page::default()
             };
             Ok(html_page(&me.chrome(&state), page))
+        }
+        "email.html" => {
+            // The message itself, framed by the preview page: its inline styles are the
+            // email's, so this document gets a policy of its own (no scripts at all).
+            let email = preview::email(&state.settings, blog, &content, &url);
+            Ok(HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+                .insert_header((
+                    "Content-Security-Policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'",
+                ))
+                .insert_header(("X-Frame-Options", "SAMEORIGIN"))
+                .body(email.html))
         }
         _ => Err(AppError::NotFound),
     }
