@@ -3,6 +3,7 @@
 //! libraries.
 
 mod browser;
+mod pasture;
 mod peer;
 mod replies;
 
