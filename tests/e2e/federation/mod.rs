@@ -2,6 +2,7 @@
 //! inbox's signature rules, against a peer that signs and verifies with independent
 //! libraries.
 
+mod bovine;
 mod browser;
 mod pasture;
 mod peer;
