@@ -8,6 +8,11 @@ are recorded. The pasture's own CLI binds 0.0.0.0; this wrapper binds 127.0.0.1 
 
   POST /control/send   {"url": inbox, "activity": {...}}: bovine signs and POSTs it as
                        the actor; answers {"status": N, "body": "..."}
+  POST /control/inputs {"url": inbox, "in_reply_to": URL, "to": actor id}: sends every
+                       example of `fediverse-pasture-inputs` as a Note in a Create, built
+                       the way the pasture's own ActivitySender builds them, made a
+                       reply to in_reply_to first (examples may override that); answers
+                       [{"input", "n", "status", "object_id", "body"}]
   GET  /received       what the actor's inbox accepted, in order, shaped like
                        fedi_peer.py's records ({"path", "verified", "activity"})
 
@@ -24,6 +29,8 @@ import aiohttp
 from fediverse_pasture.data_provider import bovine_actor_for_actor_data
 from fediverse_pasture.data_provider.generate import generate_key_pair
 from fediverse_pasture.data_provider.models import ActorData
+from fediverse_pasture.runner import ActivitySender
+from fediverse_pasture_inputs import available as pasture_inputs
 from fediverse_pasture.server import BlueprintForActors
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -67,6 +74,37 @@ async def send():
         except aiohttp.ClientError as e:
             status, body = 0, repr(e)
     return {"status": status, "body": body[:2000]}
+
+
+@app.post("/control/inputs")
+async def inputs():
+    options = await request.get_json()
+    actor_id = f"http://{request.host}/actor"
+    bovine_actor, actor_object = bovine_actor_for_actor_data(actor_id, ACTOR)
+    results = []
+    async with aiohttp.ClientSession() as session:
+        await bovine_actor.init(session=session)
+        sender = ActivitySender.for_actor(bovine_actor, actor_object)
+        for name, data in sorted(pasture_inputs.items()):
+            for n, example in enumerate(data.examples):
+                sender.init_create_note(
+                    lambda note: {**note, "inReplyTo": options["in_reply_to"], **example}
+                )
+                note = {**sender.note, "to": [*sender.note["to"], options["to"]]}
+                create = sender.activity_factory.create(note, id=sender.make_id(activity=True)).build()
+                if "@context" in note:
+                    create["@context"] = note["@context"]
+                try:
+                    response = await bovine_actor.post(options["url"], create)
+                    status, body = response.status, await response.text()
+                except aiohttp.ClientResponseError as e:
+                    status, body = e.status, e.message
+                except aiohttp.ClientError as e:
+                    status, body = 0, repr(e)
+                results.append(
+                    {"input": name, "n": n, "status": status, "object_id": note.get("id"), "body": body[:500]}
+                )
+    return json.dumps(results), 200, {"content-type": "application/json"}
 
 
 async def main():
