@@ -19,16 +19,29 @@ use crate::helpers::{self, Backend, PASSWORD, Page};
 
 /// Starts `rounds serve` on the database; returns the process and its address.
 fn start(url: &str, data: &std::path::Path) -> (Child, String) {
+    start_with(url, data, "127.0.0.1:0", &[])
+}
+
+/// Starts `rounds serve` on the database, bound to `bind` (its base URL is
+/// `http://{bind}`, so a restart on the same address keeps every id), with more settings
+/// from `env`; returns the process and its address.
+pub fn start_with(
+    url: &str,
+    data: &std::path::Path,
+    bind: &str,
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rounds"))
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("ROUNDS_DATABASE_URL", url)
         .env("ROUNDS_DATA_DIR", data)
-        .env("ROUNDS_BIND", "127.0.0.1:0")
-        .env("ROUNDS_BASE_URL", "http://127.0.0.1:0")
+        .env("ROUNDS_BIND", bind)
+        .env("ROUNDS_BASE_URL", format!("http://{bind}"))
         .env("ROUNDS_LOG_FORMAT", "json")
         .env("ROUNDS_HTTP_WORKERS", "1")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -52,37 +65,40 @@ fn start(url: &str, data: &std::path::Path) -> (Child, String) {
     panic!("the server never said it was running:\n{}", log.join("\n"));
 }
 
+/// An account `jane` and her blog `ceo`, straight into the database.
+pub fn seed_blog(url: &str) {
+    let mut conn = ConnectionManager::new(url)
+        .expect("url")
+        .open()
+        .expect("open");
+    let jane = users::create(
+        &mut conn,
+        &Username::parse("jane").expect("name"),
+        &EmailAddress::parse("jane@nhs.net").expect("email"),
+        &Password::parse(PASSWORD).expect("password"),
+        false,
+    )
+    .expect("user");
+    blogs::create(
+        &mut conn,
+        &NewBlogInput {
+            handle: &Handle::parse("ceo").expect("handle"),
+            display_name: "Jane Smith",
+            role_title: None,
+            organisation: None,
+            owner_id: jane.id,
+        },
+    )
+    .expect("blog");
+}
+
 async fn run(backend: Backend) {
     // The in-process tests get this from Application::build; this one has no app.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("dir");
     let (_, db) = helpers::test_settings(backend, dir.path());
     let (mut first, address) = start(&db.url, dir.path());
-    {
-        let mut conn = ConnectionManager::new(&db.url)
-            .expect("url")
-            .open()
-            .expect("open");
-        let jane = users::create(
-            &mut conn,
-            &Username::parse("jane").expect("name"),
-            &EmailAddress::parse("jane@nhs.net").expect("email"),
-            &Password::parse(PASSWORD).expect("password"),
-            false,
-        )
-        .expect("user");
-        blogs::create(
-            &mut conn,
-            &NewBlogInput {
-                handle: &Handle::parse("ceo").expect("handle"),
-                display_name: "Jane Smith",
-                role_title: None,
-                organisation: None,
-                owner_id: jane.id,
-            },
-        )
-        .expect("blog");
-    }
+    seed_blog(&db.url);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)

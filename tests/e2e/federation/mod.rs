@@ -7,6 +7,7 @@ mod browser;
 mod pasture;
 mod peer;
 mod replies;
+mod restart;
 
 use reqwest::StatusCode;
 use reqwest::header;
