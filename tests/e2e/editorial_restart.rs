@@ -65,6 +65,14 @@ pub fn start_with(
     panic!("the server never said it was running:\n{}", log.join("\n"));
 }
 
+/// Stops a server process with SIGTERM and waits for it.
+pub fn stop(mut server: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+}
+
 /// An account `jane` and her blog `ceo`, straight into the database.
 pub fn seed_blog(url: &str) {
     let mut conn = ConnectionManager::new(url)
@@ -187,7 +195,7 @@ async fn run(backend: Backend) {
     );
 
     // A new process finds the job and publishes the post.
-    let (mut second, address) = start(&db.url, dir.path());
+    let (second, address) = start(&db.url, dir.path());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let response = reqwest::get(format!("{address}/@ceo/after-the-restart"))
@@ -212,10 +220,7 @@ async fn run(backend: Backend) {
         published,
         [("rounds (for jane)".to_owned(), "system".to_owned())]
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status();
-    let _ = second.wait();
+    stop(second);
     drop(db);
 }
 
@@ -226,11 +231,7 @@ async fn scheduled_publish_survives_a_killed_server_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_publish_survives_a_killed_server_postgres() {
-    if std::env::var("TEST_BACKENDS").is_ok_and(|v| !v.contains("postgres")) {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI must test PostgreSQL"
-        );
+    if helpers::postgres_skipped() {
         eprintln!("PostgreSQL left out by TEST_BACKENDS");
         return;
     }
