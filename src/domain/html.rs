@@ -226,7 +226,10 @@ static REMOTE: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
             "ol",
             "li",
         ])
-        .add_tag_attributes("a", ["href"])
+        // `empty()` clears only the tags: ammonia's default attributes (`lang` and
+        // `title` everywhere, `hreflang` on links) would still pass.
+        .tag_attributes([("a", ["href"].into())].into())
+        .generic_attributes(std::collections::HashSet::new())
         .url_schemes(["http", "https", "mailto"].into())
         .link_rel(Some("nofollow noopener noreferrer ugc"))
         .url_relative(ammonia::UrlRelative::Deny);
@@ -466,6 +469,17 @@ mod tests {
         assert!(
             !s.contains("javascript") && !s.contains(r#"href="/rel""#),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn remote_html_drops_ammonias_default_attributes() {
+        let html = SafeHtml::from_remote(
+            r#"<p lang="en" title="t"><a href="https://a.example/" hreflang="en" title="x">a</a></p>"#,
+        );
+        assert_eq!(
+            html.as_str(),
+            r#"<p><a href="https://a.example/" rel="nofollow noopener noreferrer ugc">a</a></p>"#
         );
     }
 

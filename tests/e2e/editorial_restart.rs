@@ -19,16 +19,29 @@ use crate::helpers::{self, Backend, PASSWORD, Page};
 
 /// Starts `rounds serve` on the database; returns the process and its address.
 fn start(url: &str, data: &std::path::Path) -> (Child, String) {
+    start_with(url, data, "127.0.0.1:0", &[])
+}
+
+/// Starts `rounds serve` on the database, bound to `bind` (its base URL is
+/// `http://{bind}`, so a restart on the same address keeps every id), with more settings
+/// from `env`; returns the process and its address.
+pub fn start_with(
+    url: &str,
+    data: &std::path::Path,
+    bind: &str,
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rounds"))
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("ROUNDS_DATABASE_URL", url)
         .env("ROUNDS_DATA_DIR", data)
-        .env("ROUNDS_BIND", "127.0.0.1:0")
-        .env("ROUNDS_BASE_URL", "http://127.0.0.1:0")
+        .env("ROUNDS_BIND", bind)
+        .env("ROUNDS_BASE_URL", format!("http://{bind}"))
         .env("ROUNDS_LOG_FORMAT", "json")
         .env("ROUNDS_HTTP_WORKERS", "1")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -52,37 +65,48 @@ fn start(url: &str, data: &std::path::Path) -> (Child, String) {
     panic!("the server never said it was running:\n{}", log.join("\n"));
 }
 
+/// Stops a server process with SIGTERM and waits for it.
+pub fn stop(mut server: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+}
+
+/// An account `jane` and her blog `ceo`, straight into the database.
+pub fn seed_blog(url: &str) {
+    let mut conn = ConnectionManager::new(url)
+        .expect("url")
+        .open()
+        .expect("open");
+    let jane = users::create(
+        &mut conn,
+        &Username::parse("jane").expect("name"),
+        &EmailAddress::parse("jane@nhs.net").expect("email"),
+        &Password::parse(PASSWORD).expect("password"),
+        false,
+    )
+    .expect("user");
+    blogs::create(
+        &mut conn,
+        &NewBlogInput {
+            handle: &Handle::parse("ceo").expect("handle"),
+            display_name: "Jane Smith",
+            role_title: None,
+            organisation: None,
+            owner_id: jane.id,
+        },
+    )
+    .expect("blog");
+}
+
 async fn run(backend: Backend) {
     // The in-process tests get this from Application::build; this one has no app.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("dir");
     let (_, db) = helpers::test_settings(backend, dir.path());
     let (mut first, address) = start(&db.url, dir.path());
-    {
-        let mut conn = ConnectionManager::new(&db.url)
-            .expect("url")
-            .open()
-            .expect("open");
-        let jane = users::create(
-            &mut conn,
-            &Username::parse("jane").expect("name"),
-            &EmailAddress::parse("jane@nhs.net").expect("email"),
-            &Password::parse(PASSWORD).expect("password"),
-            false,
-        )
-        .expect("user");
-        blogs::create(
-            &mut conn,
-            &NewBlogInput {
-                handle: &Handle::parse("ceo").expect("handle"),
-                display_name: "Jane Smith",
-                role_title: None,
-                organisation: None,
-                owner_id: jane.id,
-            },
-        )
-        .expect("blog");
-    }
+    seed_blog(&db.url);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
@@ -171,7 +195,7 @@ async fn run(backend: Backend) {
     );
 
     // A new process finds the job and publishes the post.
-    let (mut second, address) = start(&db.url, dir.path());
+    let (second, address) = start(&db.url, dir.path());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let response = reqwest::get(format!("{address}/@ceo/after-the-restart"))
@@ -196,10 +220,7 @@ async fn run(backend: Backend) {
         published,
         [("rounds (for jane)".to_owned(), "system".to_owned())]
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status();
-    let _ = second.wait();
+    stop(second);
     drop(db);
 }
 
@@ -210,11 +231,7 @@ async fn scheduled_publish_survives_a_killed_server_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_publish_survives_a_killed_server_postgres() {
-    if std::env::var("TEST_BACKENDS").is_ok_and(|v| !v.contains("postgres")) {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI must test PostgreSQL"
-        );
+    if helpers::postgres_skipped() {
         eprintln!("PostgreSQL left out by TEST_BACKENDS");
         return;
     }

@@ -69,7 +69,7 @@ pub fn postgres_url() -> String {
 }
 
 /// Whether this run was told to leave PostgreSQL out (never allowed in CI).
-fn postgres_skipped() -> bool {
+pub fn postgres_skipped() -> bool {
     let skip = std::env::var("TEST_BACKENDS").is_ok_and(|v| !v.contains("postgres"));
     if skip && std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("TEST_BACKENDS leaves out PostgreSQL, which CI must test");

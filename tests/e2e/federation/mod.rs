@@ -2,9 +2,12 @@
 //! inbox's signature rules, against a peer that signs and verifies with independent
 //! libraries.
 
+mod bovine;
 mod browser;
+mod pasture;
 mod peer;
 mod replies;
+mod restart;
 
 use reqwest::StatusCode;
 use reqwest::header;

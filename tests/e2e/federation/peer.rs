@@ -12,15 +12,25 @@ use crate::helpers;
 pub struct Peer {
     child: Child,
     pub base: String,
+    /// What an actor's name is appended to for its id.
+    actor_prefix: String,
     client: reqwest::Client,
 }
 
 impl Peer {
     pub fn start() -> Self {
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/fedi_peer.py");
+        Self::start_tool("fedi_peer.py", &[])
+    }
+
+    /// Starts a peer from `tests/tools/` that speaks fedi_peer.py's control protocol
+    /// (`/control/send`, `/received`) and prints `{"base": ..}` on its first line.
+    pub fn start_tool(script: &str, args: &[&str]) -> Self {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/tools")
+            .join(script);
         let mut child = Command::new(helpers::python())
             .arg(script)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -32,16 +42,21 @@ impl Peer {
             .expect("peer's first line");
         let ready: Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("peer said {line:?}: {e}"));
+        let base = ready["base"].as_str().expect("base").to_owned();
+        let actor_prefix = ready["actor_prefix"]
+            .as_str()
+            .map_or_else(|| format!("{base}/users/"), str::to_owned);
         Self {
             child,
-            base: ready["base"].as_str().expect("base").to_owned(),
+            base,
+            actor_prefix,
             client: reqwest::Client::new(),
         }
     }
 
     /// An actor's id on the peer.
     pub fn actor(&self, name: &str) -> String {
-        format!("{}/users/{name}", self.base)
+        format!("{}{name}", self.actor_prefix)
     }
 
     /// Signs (as `options` say) and sends an activity; the status our server answered.

@@ -65,7 +65,7 @@ fn rand_suffix() -> String {
 }
 
 /// Posts a team form (with the page's CSRF token) and expects a redirect.
-async fn act(app: &TestApp, page: &str, action: &str, fields: &[(&str, &str)]) {
+pub(super) async fn act(app: &TestApp, page: &str, action: &str, fields: &[(&str, &str)]) {
     let (_, current) = app.page(page).await;
     let token = current.csrf_token();
     let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
@@ -85,7 +85,7 @@ async fn act(app: &TestApp, page: &str, action: &str, fields: &[(&str, &str)]) {
     );
 }
 
-fn reply_id(app: &TestApp, ap_id: &str) -> i64 {
+pub(super) fn reply_id(app: &TestApp, ap_id: &str) -> i64 {
     rounds::federation::moderation::reply_by_ap_id(&mut app.conn(), ap_id)
         .expect("query")
         .unwrap_or_else(|| panic!("no reply {ap_id}"))
