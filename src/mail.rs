@@ -145,6 +145,8 @@ impl Dkim {
                 .map(|n| HeaderName::new_from_ascii_str(n))
                 .collect::<Vec<_>>()
         };
+        // Not Content-Type: lettre writes a multipart's with the body, where its signer
+        // does not see it, and a listed header it skips breaks the signature.
         let common = [
             "From",
             "To",
@@ -152,7 +154,6 @@ impl Dkim {
             "Date",
             "Message-ID",
             "MIME-Version",
-            "Content-Type",
         ];
         let mut bulk_headers = headers(&common);
         bulk_headers.extend(headers(&[

@@ -19,6 +19,11 @@ use crate::helpers::{self, Backend, PASSWORD, Page};
 
 /// Starts `rounds serve` on the database; returns the process and its address.
 fn start(url: &str, data: &std::path::Path) -> (Child, String) {
+    start_with(url, data, &[])
+}
+
+/// As [`start`], with more `ROUNDS_*` settings.
+pub fn start_with(url: &str, data: &std::path::Path, settings: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rounds"))
         .arg("serve")
         .env_clear()
@@ -29,6 +34,7 @@ fn start(url: &str, data: &std::path::Path) -> (Child, String) {
         .env("ROUNDS_BASE_URL", "http://127.0.0.1:0")
         .env("ROUNDS_LOG_FORMAT", "json")
         .env("ROUNDS_HTTP_WORKERS", "1")
+        .envs(settings.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

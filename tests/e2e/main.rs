@@ -15,3 +15,4 @@ mod jobs;
 mod mail;
 mod public;
 mod serve;
+mod smtp;
