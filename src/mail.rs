@@ -474,23 +474,30 @@ impl EmailHandler {
 /// message) still applies. A job in this state is never claimed again, even if the
 /// process dies now. Returns false if the worker lost the job (its lease ran out and
 /// another took it): then the message must not be finished.
+///
+/// An explicit transaction, not a lone UPDATE: PostgreSQL finishes a statement it has
+/// received even if the client has died meanwhile (say while the statement waited for a
+/// lock), and a lone UPDATE would then commit for a message whose final `.` was never
+/// sent. In a transaction, the client's death before it sends COMMIT rolls it back.
 fn mark_sent(conn: &mut DbConnection, id: i64, worker: &str) -> diesel::QueryResult<bool> {
     use crate::db::schema::jobs;
     use diesel::prelude::*;
     let now = crate::domain::now();
-    let updated = diesel::update(
-        jobs::table
-            .filter(jobs::id.eq(id))
-            .filter(jobs::locked_by.eq(worker))
-            .filter(jobs::status.eq(crate::jobs::Status::Running.as_str())),
-    )
-    .set((
-        jobs::status.eq(crate::jobs::Status::Done.as_str()),
-        jobs::finished_at.eq(now),
-        jobs::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    Ok(updated == 1)
+    crate::db::write_tx(conn, |c| {
+        let updated = diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(id))
+                .filter(jobs::locked_by.eq(worker))
+                .filter(jobs::status.eq(crate::jobs::Status::Running.as_str())),
+        )
+        .set((
+            jobs::status.eq(crate::jobs::Status::Done.as_str()),
+            jobs::finished_at.eq(now),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(c)?;
+        Ok(updated == 1)
+    })
 }
 
 impl Handler for EmailHandler {

@@ -313,3 +313,179 @@ async fn a_bad_dkim_key_is_refused_at_start_naming_the_key() {
     .to_string();
     assert!(error.contains("dkim_key_file"), "{error}");
 }
+
+/// How many messages the crash test sends.
+const CRASH_MESSAGES: usize = 10_000;
+/// Jobs the crash test's server runs at once.
+const CRASH_WORKERS: usize = 8;
+
+/// Counts email jobs by status.
+fn email_jobs(conn: &mut rounds::db::DbConnection, status: rounds::jobs::Status) -> i64 {
+    rounds::jobs::count(conn, rounds::mail::EMAIL_JOB, status).expect("count")
+}
+
+/// `kill -9` in the middle of a 10,000-message send, twice, at the two moments that
+/// matter, then a third server finishes: exactly one message arrives per recipient.
+///
+/// First kill: every worker has sent its message's final `.` and waits for the reply (the
+/// peer holds it back). An at-least-once queue would still have these jobs running and
+/// send them again; ours recorded them as sent before the `.`.
+/// Second kill: the database is locked, so every worker with a message has sent all of
+/// it but the final `.` and waits to record it as sent. The peer discards those unfinished
+/// messages when the connection drops, and the jobs run again.
+async fn crash(backend: crate::helpers::Backend) {
+    use crate::editorial_restart::start_with;
+    use diesel::connection::SimpleConnection;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let peer = smtp::SmtpPeer::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let (_, db) = crate::helpers::test_settings(backend, dir.path());
+    let url = peer.url();
+    let workers = CRASH_WORKERS.to_string();
+    let env = [
+        ("ROUNDS_SMTP_URL", url.as_str()),
+        ("ROUNDS_JOB_WORKERS", workers.as_str()),
+    ];
+    let kill = |child: &mut std::process::Child| {
+        child.kill().expect("kill -9");
+        child.wait().expect("reaped");
+    };
+    let (mut first, _) = start_with(&db.url, dir.path(), &env);
+    let mut conn = rounds::db::ConnectionManager::new(&db.url)
+        .expect("url")
+        .open()
+        .expect("open");
+    rounds::db::write_tx(&mut conn, |c| -> Result<(), diesel::result::Error> {
+        for i in 0..CRASH_MESSAGES {
+            let email = Email {
+                to: format!("staff{i:05}@nhs.net"),
+                subject: format!("Ward round {i}"),
+                text: format!("Message {i} of the crash test."),
+                html: Some(format!("<p>Message {i} of the crash test.</p>")),
+                reply_to: None,
+                bulk: None,
+            };
+            rounds::jobs::enqueue(c, &email.job(format!("crash:{i}")).expect("job"))?;
+        }
+        Ok(())
+    })
+    .expect("enqueue");
+
+    // First kill: while every worker waits for the reply to its final ".".
+    peer.wait_until("1,000 messages", |s| s.total >= 1_000)
+        .await;
+    peer.control(json!({ "hold_final": true })).await;
+    peer.wait_until("all workers waiting for a final reply", |s| {
+        s.held == CRASH_WORKERS
+    })
+    .await;
+    kill(&mut first);
+    peer.control(json!({ "hold_final": false })).await;
+    assert_eq!(
+        email_jobs(&mut conn, rounds::jobs::Status::Running),
+        0,
+        "the messages whose final '.' was sent are recorded as sent"
+    );
+    let after_first = peer.stats().await;
+    assert!(
+        after_first.duplicates.is_empty(),
+        "{:?}",
+        after_first.duplicates
+    );
+
+    // Second kill: while every worker has sent all but the final "." and waits to record it.
+    let (mut second, _) = start_with(&db.url, dir.path(), &env);
+    let goal = after_first.total + 1_000;
+    peer.wait_until("1,000 more messages", |s| s.total >= goal)
+        .await;
+    let mut lock = rounds::db::ConnectionManager::new(&db.url)
+        .expect("url")
+        .open()
+        .expect("open");
+    match backend {
+        crate::helpers::Backend::Sqlite => lock.batch_execute("BEGIN IMMEDIATE").expect("lock"),
+        crate::helpers::Backend::Postgres => lock
+            .batch_execute("BEGIN; LOCK TABLE jobs IN EXCLUSIVE MODE")
+            .expect("lock"),
+    }
+    // Every job still running (not yet recorded as sent) is in DATA, held at its final ".".
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stuck = loop {
+        let in_data = peer.stats().await.in_data;
+        let running = email_jobs(&mut conn, rounds::jobs::Status::Running);
+        if in_data > 0 && i64::try_from(in_data).expect("small") == running {
+            break running;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers never all stopped in DATA: {in_data} in DATA, {running} running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let before_kill = peer.stats().await.total;
+    kill(&mut second);
+    lock.batch_execute("ROLLBACK").expect("unlock");
+    drop(lock);
+    let after_second = peer.stats().await;
+    assert_eq!(
+        after_second.total, before_kill,
+        "no unfinished message was accepted"
+    );
+    assert_eq!(
+        email_jobs(&mut conn, rounds::jobs::Status::Running),
+        stuck,
+        "the jobs killed before their final '.' are still to do"
+    );
+    // Their leases would run out in two minutes; let that time pass at once.
+    {
+        use diesel::prelude::*;
+        use rounds::db::schema::jobs;
+        diesel::update(jobs::table.filter(jobs::status.eq("running")))
+            .set(jobs::locked_until.eq(rounds::domain::now() - chrono::Duration::minutes(1)))
+            .execute(&mut conn)
+            .expect("expire leases");
+    }
+
+    // A third server finishes the send.
+    let (mut third, _) = start_with(&db.url, dir.path(), &env);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while email_jobs(&mut conn, rounds::jobs::Status::Done)
+        < i64::try_from(CRASH_MESSAGES).expect("small")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the send never finished: {:?}",
+            peer.stats().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    kill(&mut third);
+    let last = peer.stats().await;
+    assert!(
+        last.duplicates.is_empty(),
+        "sent twice: {:?}",
+        &last.duplicates[..last.duplicates.len().min(20)]
+    );
+    assert_eq!(last.distinct, CRASH_MESSAGES, "every recipient got one");
+    assert_eq!(last.total, CRASH_MESSAGES, "and only one");
+    drop(conn);
+    drop(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_sends_each_message_exactly_once_sqlite() {
+    crash(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_sends_each_message_exactly_once_postgres() {
+    if std::env::var("TEST_BACKENDS").is_ok_and(|v| !v.contains("postgres")) {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI must test PostgreSQL"
+        );
+        eprintln!("PostgreSQL left out by TEST_BACKENDS");
+        return;
+    }
+    crash(crate::helpers::Backend::Postgres).await;
+}
