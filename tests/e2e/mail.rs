@@ -217,6 +217,30 @@ e2e! {
     }
 }
 
+e2e! {
+    with |s| smtp::attach_tls(s, "--starttls");
+    async fn starttls_and_auth_from_the_url(app: TestApp) {
+        let peer = smtp::peer_of(&app);
+        enqueue(&app, &bulk_email("tls@nhs.net", "Over STARTTLS"), "tls:1");
+        enqueue(&app, &account_email("tls.two@nhs.net"), "tls:2");
+        let message = peer.wait_for("tls@nhs.net", 1).await.remove(0);
+        assert_eq!(message.header("Subject"), Some("Over STARTTLS"));
+        peer.wait_for("tls.two@nhs.net", 1).await;
+        wait_job(&app, "tls:2", "done").await;
+    }
+}
+
+e2e! {
+    with |s| smtp::attach_tls(s, "--smtps");
+    async fn implicit_tls_and_auth_from_the_url(app: TestApp) {
+        let peer = smtp::peer_of(&app);
+        enqueue(&app, &bulk_email("smtps@nhs.net", "Over TLS"), "smtps:1");
+        let message = peer.wait_for("smtps@nhs.net", 1).await.remove(0);
+        assert_eq!(message.header("Subject"), Some("Over TLS"));
+        wait_job(&app, "smtps:1", "done").await;
+    }
+}
+
 /// Where the DKIM test keeps its key (in the test's data dir).
 fn dkim_key(settings: &mut rounds::config::Settings) {
     use rsa::pkcs8::EncodePrivateKey;

@@ -64,7 +64,7 @@ impl SmtpPeer {
         Self::start_with(&[])
     }
 
-    /// With extra arguments (e.g. `--tls CERT KEY`).
+    /// With extra arguments (e.g. `--starttls DIR`).
     pub fn start_with(args: &[&str]) -> Self {
         // The control client may be built before any server installs the TLS provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -263,12 +263,32 @@ pub fn attach(settings: &mut rounds::config::Settings) {
     PEERS.lock().expect("peers").push(peer);
 }
 
+/// As [`attach`], with TLS and AUTH: `--starttls` or `--smtps` (the peer's test CA is
+/// trusted through `smtp_ca_file`).
+pub fn attach_tls(settings: &mut rounds::config::Settings, mode: &str) {
+    let folder = settings.data_dir.join("smtp-tls");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let peer = SmtpPeer::start_with(&[mode, folder.to_str().expect("path")]);
+    let scheme = if mode == "--smtps" { "smtps" } else { "smtp" };
+    settings.smtp_url = rounds::config::Secret::new(format!(
+        "{scheme}://rounds:secret%20pass@127.0.0.1:{}",
+        peer.port
+    ));
+    settings.smtp_ca_file = folder.join("ca.pem");
+    PEERS.lock().expect("peers").push(peer);
+}
+
 /// The peer `attach` started for this test's server.
 pub fn peer_of(app: &helpers::TestApp) -> SmtpPeer {
     let mut peers = PEERS.lock().expect("peers");
     let at = peers
         .iter()
-        .position(|p| p.url() == app.settings.smtp_url.expose())
+        .position(|p| {
+            app.settings
+                .smtp_url
+                .expose()
+                .contains(&format!(":{}", p.port))
+        })
         .expect("the server was attached to an SMTP peer");
     peers.remove(at)
 }

@@ -8,8 +8,9 @@ end of DATA) to the next transactions, refuses chosen addresses with 550 at RCPT
 can hold its reply to the final "." (the message is stored first, as a real MTA commits
 its queue file before replying) to stop senders at a known point.
 
-With --tls CERT KEY it offers STARTTLS with that certificate and requires AUTH (user
-"rounds", password "secret pass") after it.
+With --starttls DIR it makes a test CA (DIR/ca.pem) and a certificate for 127.0.0.1,
+offers STARTTLS, and requires it and AUTH (user "rounds", password "secret pass");
+with --smtps DIR the same, with TLS from the first byte.
 
 Control (HTTP, 127.0.0.1, another free port):
   GET  /stats                counts: total, distinct recipients, duplicates, held, in_data
@@ -141,6 +142,69 @@ def exit_with_parent():
     os._exit(0)
 
 
+def make_certificates(folder):
+    """A CA and a server certificate for 127.0.0.1 signed by it; returns (cert, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rounds test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    with open(os.path.join(folder, "ca.pem"), "wb") as f:
+        f.write(ca.public_bytes(pem))
+    cert_file = os.path.join(folder, "server.pem")
+    key_file = os.path.join(folder, "server.key")
+    with open(cert_file, "wb") as f:
+        f.write(cert.public_bytes(pem))
+    with open(key_file, "wb") as f:
+        f.write(
+            key.private_bytes(
+                pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return cert_file, key_file
+
+
 def authenticate(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == b"rounds" and auth_data.password == b"secret pass"
     return AuthResult(success=ok)
@@ -208,19 +272,24 @@ async def main(args):
     RELEASE = asyncio.Event()
     RELEASE.set()
     options = {}
-    if args.tls:
+    server_tls = None
+    folder = args.starttls or args.smtps
+    if folder:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.tls[0], args.tls[1])
-        options = dict(
-            tls_context=context,
-            require_starttls=True,
-            auth_required=True,
-            auth_require_tls=True,
-            authenticator=authenticate,
-        )
+        context.load_cert_chain(*make_certificates(folder))
+        options = dict(auth_required=True, authenticator=authenticate)
+        if args.starttls:
+            options.update(tls_context=context, require_starttls=True, auth_require_tls=True)
+        else:
+            # The whole connection is TLS: aiosmtpd cannot tell, so AUTH must not ask for STARTTLS.
+            options.update(auth_require_tls=False)
+            server_tls = context
     handler = Handler()
     server = await LOOP.create_server(
-        lambda: PeerSMTP(handler, enable_SMTPUTF8=True, **options), "127.0.0.1", 0
+        lambda: PeerSMTP(handler, enable_SMTPUTF8=True, **options),
+        "127.0.0.1",
+        0,
+        ssl=server_tls,
     )
     control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
     threading.Thread(target=control.serve_forever, daemon=True).start()
@@ -237,5 +306,7 @@ async def main(args):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--starttls", metavar="DIR")
+    modes.add_argument("--smtps", metavar="DIR")
     asyncio.run(main(parser.parse_args()))
