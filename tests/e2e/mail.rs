@@ -106,7 +106,7 @@ fn account_email(to: &str) -> Email {
 }
 
 e2e! {
-    with |s| smtp::attach(s);
+    with smtp::attach;
     async fn messages_arrive_over_smtp_as_valid_mime(app: TestApp) {
         let peer = smtp::peer_of(&app);
         enqueue(&app, &bulk_email("staff.one@nhs.net", "Ward 7"), "mime:1");
@@ -166,7 +166,7 @@ e2e! {
 }
 
 e2e! {
-    with |s| smtp::attach(s);
+    with smtp::attach;
     async fn a_hard_bounce_suppresses_the_address(app: TestApp) {
         let peer = smtp::peer_of(&app);
         peer.reject(&["gone@nhs.net"]).await;
@@ -336,6 +336,44 @@ async fn a_bad_dkim_key_is_refused_at_start_naming_the_key() {
     .expect_err("refused")
     .to_string();
     assert!(error.contains("dkim_key_file"), "{error}");
+}
+
+/// With no SMTP server configured, `rounds serve` says at start that mail goes to files.
+#[test]
+fn without_smtp_the_server_warns_that_mail_goes_to_files() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_, db) = crate::helpers::test_settings(crate::helpers::Backend::Sqlite, dir.path());
+    let (mut child, _, log) = crate::editorial_restart::start_logged(&db.url, dir.path(), &[]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let warning = log
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|entry| {
+            entry["level"] == "WARN"
+                && entry["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no smtp_url set"))
+        })
+        .unwrap_or_else(|| panic!("no warning about mail files in\n{}", log.join("\n")));
+    let folder = warning["folder"].as_str().expect("folder");
+    assert_eq!(std::path::Path::new(folder), dir.path().join("mail"));
+
+    // With an SMTP server configured, no such warning.
+    let peer = smtp::SmtpPeer::start();
+    let url = peer.url();
+    let (mut child, _, log) = crate::editorial_restart::start_logged(
+        &db.url,
+        dir.path(),
+        &[("ROUNDS_SMTP_URL", url.as_str())],
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !log.iter().any(|line| line.contains("no smtp_url set")),
+        "{}",
+        log.join("\n")
+    );
 }
 
 /// How many messages the crash test sends.
