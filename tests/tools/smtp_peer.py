@@ -28,6 +28,7 @@ import email.policy
 import json
 import os
 import ssl
+import stat
 import sys
 import threading
 import urllib.parse
@@ -136,7 +137,9 @@ class PeerSMTP(SMTP):
 
 
 def exit_with_parent():
-    """Stops when the test process goes (its end of our stdin closes)."""
+    """Stops when the test process goes (its end of our stdin, a pipe, closes)."""
+    if not stat.S_ISFIFO(os.fstat(0).st_mode):
+        return
     for _ in sys.stdin:
         pass
     os._exit(0)
