@@ -541,11 +541,7 @@ async fn a_killed_server_sends_each_message_exactly_once_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_sends_each_message_exactly_once_postgres() {
-    if std::env::var("TEST_BACKENDS").is_ok_and(|v| !v.contains("postgres")) {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI must test PostgreSQL"
-        );
+    if crate::helpers::postgres_skipped() {
         eprintln!("PostgreSQL left out by TEST_BACKENDS");
         return;
     }

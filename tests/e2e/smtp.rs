@@ -1,8 +1,7 @@
 //! The SMTP peer (tests/tools/smtp_peer.py, aiosmtpd on loopback): stores what it is
 //! sent, answers failures when told, parses messages as MIME with Python's `email`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -68,25 +67,7 @@ impl SmtpPeer {
     pub fn start_with(args: &[&str]) -> Self {
         // The control client may be built before any server installs the TLS provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/smtp_peer.py");
-        let mut child = Command::new(helpers::python())
-            .arg(script)
-            .args(args)
-            // The peer exits when this end of its stdin closes (a test that panicked
-            // before dropping it).
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start smtp_peer.py");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("peer's first line");
-        let ready: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("peer said {line:?}: {e}"));
+        let (child, ready) = helpers::start_tool("smtp_peer.py", args);
         let port = |key: &str| u16::try_from(ready[key].as_u64().expect("port")).expect("port");
         Self {
             port: port("smtp"),
