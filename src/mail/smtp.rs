@@ -207,6 +207,10 @@ impl SmtpSender {
                 Sent::Delivered
             }
             Err(failure) => {
+                // Anything still held must never go out, and QUIT must not wait behind it.
+                if !committed {
+                    connection.gate.poison();
+                }
                 connection.smtp.abort().await;
                 Sent::Failed { failure, committed }
             }
