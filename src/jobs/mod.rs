@@ -187,10 +187,8 @@ pub fn claim(
     let until = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::minutes(2));
     // Two queries, not one with an OR: each can then walk its index in order and stop at
     // `limit`, where the OR made SQLite gather and sort every due job on every claim.
-    let pending = || {
+    let of_kinds = || {
         jobs::table
-            .filter(jobs::status.eq(Status::Pending.as_str()))
-            .filter(jobs::run_at.le(now))
             .filter(jobs::kind.eq_any(kinds))
             .filter(
                 jobs::partition_key
@@ -201,19 +199,15 @@ pub fn claim(
             .limit(limit)
             .select(jobs::id)
     };
+    let pending = || {
+        of_kinds()
+            .filter(jobs::status.eq(Status::Pending.as_str()))
+            .filter(jobs::run_at.le(now))
+    };
     let expired = || {
-        jobs::table
+        of_kinds()
             .filter(jobs::status.eq(Status::Running.as_str()))
             .filter(jobs::locked_until.lt(now))
-            .filter(jobs::kind.eq_any(kinds))
-            .filter(
-                jobs::partition_key
-                    .is_null()
-                    .or(jobs::partition_key.ne_all(busy.clone())),
-            )
-            .order(jobs::run_at)
-            .limit(limit)
-            .select(jobs::id)
     };
     crate::db::write_tx(conn, |c| {
         let mut ids: Vec<i64> = match c {

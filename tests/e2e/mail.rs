@@ -42,15 +42,29 @@ e2e! {
     }
 }
 
-/// A job's status, attempts and last error, by its idempotency key.
+/// A job's status, attempts and last error, by its idempotency key. A job counts as
+/// running while a worker still holds it: one recorded as sent before its final "." is
+/// `done` with the worker's hold until the server's reply settles it.
 fn job(conn: &mut rounds::db::DbConnection, key: &str) -> (String, i32, Option<String>) {
     use diesel::prelude::*;
     use rounds::db::schema::jobs;
-    jobs::table
-        .filter(jobs::idempotency_key.eq(key))
-        .select((jobs::status, jobs::attempts, jobs::last_error))
-        .first(conn)
-        .expect("job")
+    let (status, held, attempts, error): (String, Option<String>, i32, Option<String>) =
+        jobs::table
+            .filter(jobs::idempotency_key.eq(key))
+            .select((
+                jobs::status,
+                jobs::locked_by,
+                jobs::attempts,
+                jobs::last_error,
+            ))
+            .first(conn)
+            .expect("job");
+    let status = if held.is_some() {
+        "running".to_owned()
+    } else {
+        status
+    };
+    (status, attempts, error)
 }
 
 /// Waits until the job with `key` reaches `status`; returns its attempts and last error.
