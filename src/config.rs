@@ -89,6 +89,24 @@ pub struct Settings {
     /// The sender of every message, e.g. `Trust blogs <blogs@trust.nhs.uk>`. Empty:
     /// the instance name at `no-reply@` the base URL's host.
     pub mail_from: String,
+    /// A PEM file of extra certificate authorities to trust for the SMTP server (a relay
+    /// with a certificate from an internal CA). Empty: the system's roots only.
+    pub smtp_ca_file: PathBuf,
+    /// Messages sent per second by this node, at most; 0 means no limit.
+    pub mail_rate_per_second: u32,
+    /// Seconds before the first retry of a message the mail server deferred (4xx or a
+    /// network error); each later retry waits twice as long, at most six hours.
+    pub mail_retry_seconds: u64,
+    /// Messages to one address that may end undelivered on 4xx replies before the
+    /// address is suppressed like a hard bounce.
+    pub mail_soft_bounce_limit: u32,
+    /// DKIM private key (PEM: PKCS#1 or PKCS#8 RSA, or an Ed25519 key as base64). Empty:
+    /// messages are not signed. Needs `dkim_selector` and `dkim_domain`.
+    pub dkim_key_file: PathBuf,
+    /// The DKIM selector: the key is published at `SELECTOR._domainkey.DOMAIN`.
+    pub dkim_selector: String,
+    /// The domain that signs (`d=`), usually the domain of `mail_from`.
+    pub dkim_domain: String,
     /// Background jobs (deliveries, email) run at once by each node.
     pub job_workers: usize,
     /// Let federation reach private and loopback addresses (and accept http ids with
@@ -138,6 +156,13 @@ impl Default for Settings {
             source_url: Url::parse(env!("CARGO_PKG_REPOSITORY")).expect("a valid package URL"),
             smtp_url: Secret::default(),
             mail_from: String::new(),
+            smtp_ca_file: PathBuf::new(),
+            mail_rate_per_second: 0,
+            mail_retry_seconds: 30,
+            mail_soft_bounce_limit: 3,
+            dkim_key_file: PathBuf::new(),
+            dkim_selector: String::new(),
+            dkim_domain: String::new(),
             job_workers: 16,
             federation_allow_private_addresses: false,
             autosave_seconds: 5,
@@ -248,6 +273,36 @@ impl Settings {
                 "must be an address like `Trust blogs <blogs@trust.nhs.uk>`",
             );
         }
+        if !(1..=21_600).contains(&self.mail_retry_seconds) {
+            return invalid(
+                "mail_retry_seconds",
+                "must be between 1 and 21600 (six hours)",
+            );
+        }
+        if !(1..=100).contains(&self.mail_soft_bounce_limit) {
+            return invalid("mail_soft_bounce_limit", "must be between 1 and 100");
+        }
+        let dkim_key = !self.dkim_key_file.as_os_str().is_empty();
+        if dkim_key || !self.dkim_selector.is_empty() || !self.dkim_domain.is_empty() {
+            if !dkim_key {
+                return invalid(
+                    "dkim_key_file",
+                    "must be set with dkim_selector and dkim_domain",
+                );
+            }
+            if !is_dns_label_list(&self.dkim_selector) {
+                return invalid(
+                    "dkim_selector",
+                    "must be set with dkim_key_file: letters, digits, hyphens and dots, like `rounds2026`",
+                );
+            }
+            if !is_dns_label_list(&self.dkim_domain) || !self.dkim_domain.contains('.') {
+                return invalid(
+                    "dkim_domain",
+                    "must be set with dkim_key_file: a domain name, like `trust.nhs.uk`",
+                );
+            }
+        }
         if !(1..=1000).contains(&self.job_workers) {
             return invalid("job_workers", "must be between 1 and 1000");
         }
@@ -325,6 +380,19 @@ impl Settings {
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
     }
+}
+
+/// Whether `name` is dot-separated DNS labels (letters, digits and inner hyphens).
+fn is_dns_label_list(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// One `ROUNDS_*` variable, as a provider so errors can name the variable.

@@ -1,49 +1,54 @@
 //! Sending email: lettre over pooled SMTP (STARTTLS or TLS, AUTH from the URL), or, with
-//! no SMTP configured, `.eml` files under the data dir. Transactional messages
-//! (invitations, confirmations, mentions) go through the durable job queue as `email`
-//! jobs, so a crash loses none.
+//! no SMTP configured, `.eml` files under the data dir. Every message is an `email` job
+//! in the durable queue (made in the transaction that makes it due, with an idempotency
+//! key), so a crash loses none; [`smtp`] records each as sent just before the server
+//! accepts it, so a crash sends none twice.
+//!
+//! Delivery: a 4xx reply or a network error is retried with backoff
+//! (`mail_retry_seconds`, doubling); a 5xx reply to the recipient or to the message is a
+//! hard bounce, which suppresses the address ([`suppressions`]) and is not retried; a 5xx
+//! to MAIL FROM or DATA is about our own set-up and is dead-lettered for an admin. A
+//! message that ends undelivered on 4xx replies counts as a soft bounce. Bulk mail to a
+//! suppressed address is dropped unsent; account mail is still attempted.
 
+pub mod smtp;
+pub mod suppressions;
+
+use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
+use crate::db::{DbConnection, Pool};
 use crate::jobs::runner::{Handler, HandlerFuture, Outcome};
 use crate::jobs::{Job, NewJob};
+use smtp::{Security, Sent, SmtpSender, Stage};
 
-/// The job kind for one transactional email.
+pub use suppressions::{is_suppressed, suppress};
+
+/// The job kind for one email.
 pub const EMAIL_JOB: &str = "email";
 
 /// Where mail goes.
 #[derive(Clone)]
 pub enum Mailer {
     /// An SMTP server.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Arc<SmtpSender>),
     /// A folder of `.eml` files (no SMTP configured).
     Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
-}
-
-/// Why a message was not sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendError {
-    /// Worth trying again later: a 4xx reply, a network error, a timeout.
-    Transient(String),
-    /// The server refused it for good (a 5xx reply): the address bounces.
-    Permanent(String),
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Transient(e) => write!(f, "temporary failure: {e}"),
-            Self::Permanent(e) => write!(f, "permanent failure: {e}"),
-        }
-    }
 }
 
 impl Mailer {
@@ -61,29 +66,34 @@ impl Mailer {
         let parsed = url::Url::parse(url).map_err(|e| format!("smtp_url: {e}"))?;
         let host = parsed.host_str().ok_or("smtp_url: no host")?.to_owned();
         let plain = parsed.query_pairs().any(|(k, v)| k == "tls" && v == "none");
-        let mut builder = match (parsed.scheme(), plain) {
-            ("smtps", _) => AsyncSmtpTransport::<Tokio1Executor>::relay(&host)
-                .map_err(|e| format!("smtp_url: {e}"))?,
-            ("smtp", false) => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)
-                .map_err(|e| format!("smtp_url: {e}"))?,
-            ("smtp", true) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
+        let (security, default_port) = match (parsed.scheme(), plain) {
+            ("smtps", _) => (Security::Tls, 465),
+            ("smtp", false) => (Security::StartTls, 587),
+            ("smtp", true) => (Security::None, 25),
             (other, _) => {
                 return Err(format!(
                     "smtp_url: scheme must be smtp or smtps, not {other}"
                 ));
             }
         };
-        if let Some(port) = parsed.port() {
-            builder = builder.port(port);
-        }
-        if !parsed.username().is_empty() {
-            let user = percent_decode(parsed.username());
-            let pass = percent_decode(parsed.password().unwrap_or(""));
-            builder = builder.credentials(Credentials::new(user, pass));
-        }
-        Ok(Self::Smtp(
-            builder.timeout(Some(Duration::from_secs(30))).build(),
-        ))
+        let tls = match security {
+            Security::None => None,
+            Security::Tls | Security::StartTls => Some(tls_parameters(settings, &host)?),
+        };
+        let credentials = (!parsed.username().is_empty()).then(|| {
+            Credentials::new(
+                percent_decode(parsed.username()),
+                percent_decode(parsed.password().unwrap_or("")),
+            )
+        });
+        Ok(Self::Smtp(Arc::new(SmtpSender::new(
+            host,
+            parsed.port().unwrap_or(default_port),
+            security,
+            credentials,
+            tls,
+            settings.job_workers,
+        ))))
     }
 
     /// Whether mail only goes to files (the server warns at start).
@@ -93,24 +103,125 @@ impl Mailer {
             Self::Smtp(_) => None,
         }
     }
+}
 
-    /// Sends one message.
-    pub async fn send(&self, message: Message) -> Result<(), SendError> {
-        match self {
-            Self::Smtp(transport) => transport.send(message).await.map(|_| ()).map_err(|e| {
-                if e.is_permanent() {
-                    SendError::Permanent(e.to_string())
-                } else {
-                    SendError::Transient(e.to_string())
-                }
-            }),
-            Self::Files(transport, _) => transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| SendError::Transient(e.to_string())),
-        }
+/// TLS for the SMTP server: the system's roots, plus `smtp_ca_file` if set.
+fn tls_parameters(settings: &Settings, host: &str) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(host.to_owned());
+    if !settings.smtp_ca_file.as_os_str().is_empty() {
+        let pem = std::fs::read(&settings.smtp_ca_file).map_err(|e| {
+            format!(
+                "smtp_ca_file: cannot read {}: {e}",
+                settings.smtp_ca_file.display()
+            )
+        })?;
+        let certificate = Certificate::from_pem(&pem)
+            .map_err(|e| format!("smtp_ca_file: not a PEM certificate: {e}"))?;
+        builder = builder.add_root_certificate(certificate);
     }
+    builder.build().map_err(|e| format!("smtp_url: TLS: {e}"))
+}
+
+/// DKIM signing, set up once: one configuration for bulk mail (which also signs the list
+/// headers, as RFC 8058 requires of `List-Unsubscribe`) and one for the rest.
+pub struct Dkim {
+    bulk: DkimConfig,
+    single: DkimConfig,
+}
+
+impl Dkim {
+    /// The signer the settings ask for, or `None` without `dkim_key_file`. A key that
+    /// cannot be read or used is an error naming the key.
+    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, String> {
+        if settings.dkim_key_file.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        let path = &settings.dkim_key_file;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("dkim_key_file: cannot read {}: {e}", path.display()))?;
+        let headers = |names: &[&'static str]| {
+            names
+                .iter()
+                .map(|n| HeaderName::new_from_ascii_str(n))
+                .collect::<Vec<_>>()
+        };
+        // Not Content-Type: lettre writes a multipart's with the body, where its signer
+        // does not see it, and a listed header it skips breaks the signature.
+        let common = [
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "MIME-Version",
+        ];
+        let mut bulk_headers = headers(&common);
+        bulk_headers.extend(headers(&[
+            "List-Id",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+        ]));
+        let config = |headers| -> Result<DkimConfig, String> {
+            let key = signing_key(&text).map_err(|e| {
+                format!("dkim_key_file: {} is not a usable key: {e}", path.display())
+            })?;
+            Ok(DkimConfig::new(
+                settings.dkim_selector.clone(),
+                settings.dkim_domain.clone(),
+                key,
+                headers,
+                DkimCanonicalization {
+                    header: DkimCanonicalizationType::Relaxed,
+                    body: DkimCanonicalizationType::Relaxed,
+                },
+            ))
+        };
+        Ok(Some(Self {
+            bulk: config(bulk_headers)?,
+            single: config(headers(&common))?,
+        }))
+    }
+
+    fn sign(&self, message: &mut Message, bulk: bool) {
+        message.sign(if bulk { &self.bulk } else { &self.single });
+    }
+}
+
+/// A DKIM key from its file: RSA as PKCS#1 or PKCS#8 PEM, or Ed25519 as PKCS#8 PEM or a
+/// bare base64 seed.
+fn signing_key(text: &str) -> Result<DkimSigningKey, String> {
+    use base64::Engine;
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    if text.contains("BEGIN RSA PRIVATE KEY") {
+        return DkimSigningKey::new(text, DkimSigningAlgorithm::Rsa).map_err(|e| e.to_string());
+    }
+    if text.contains("BEGIN PRIVATE KEY") {
+        if let Ok(key) = rsa::RsaPrivateKey::from_pkcs8_pem(text) {
+            let pkcs1 = key
+                .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+                .map_err(|e| e.to_string())?;
+            return DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa)
+                .map_err(|e| e.to_string());
+        }
+        // An Ed25519 PKCS#8 key is 48 bytes of DER ending in the 32-byte seed.
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body.trim())
+            .map_err(|e| e.to_string())?;
+        const ED25519_PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        if der.len() == 48 && der[..16] == ED25519_PREFIX {
+            let seed = base64::engine::general_purpose::STANDARD.encode(&der[16..]);
+            return DkimSigningKey::new(&seed, DkimSigningAlgorithm::Ed25519)
+                .map_err(|e| e.to_string());
+        }
+        return Err("a PKCS#8 key that is neither RSA nor Ed25519".into());
+    }
+    DkimSigningKey::new(text.trim(), DkimSigningAlgorithm::Ed25519)
+        .map_err(|_| "expected a PEM RSA key or an Ed25519 key".to_owned())
 }
 
 fn percent_decode(text: &str) -> String {
@@ -221,10 +332,172 @@ fn message_id(from: &Mailbox) -> String {
 
 /// Sends `email` jobs.
 pub struct EmailHandler {
-    /// The transport.
-    pub mailer: Mailer,
-    /// The sender every message comes from.
-    pub from: Mailbox,
+    mailer: Mailer,
+    from: Mailbox,
+    pool: Pool,
+    dkim: Option<Dkim>,
+    limiter: Option<DefaultDirectRateLimiter>,
+    retry_seconds: u64,
+    soft_bounce_limit: u32,
+}
+
+impl EmailHandler {
+    /// The handler the settings describe: transport, sender, DKIM and send rate. Errors
+    /// name the setting at fault.
+    pub fn new(settings: &Settings, pool: Pool) -> Result<Self, String> {
+        Ok(Self {
+            mailer: Mailer::from_settings(settings)?,
+            from: sender(settings)?,
+            pool,
+            dkim: Dkim::from_settings(settings)?,
+            limiter: NonZeroU32::new(settings.mail_rate_per_second)
+                .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
+            retry_seconds: settings.mail_retry_seconds,
+            soft_bounce_limit: settings.mail_soft_bounce_limit,
+        })
+    }
+
+    /// Where mail goes.
+    pub fn mailer(&self) -> &Mailer {
+        &self.mailer
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            f(&mut conn).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    /// The wait before the next try: `mail_retry_seconds`, doubling with each attempt, at
+    /// most six hours, and up to a quarter more at random.
+    fn retry_after(&self, attempt: i32) -> Duration {
+        use rand::Rng;
+        let exponent = u32::try_from(attempt.clamp(1, 20) - 1).unwrap_or(0);
+        let base = self
+            .retry_seconds
+            .saturating_mul(2u64.saturating_pow(exponent))
+            .min(6 * 3600);
+        let jitter = rand::rng().random_range(0..=base / 4);
+        Duration::from_secs(base + jitter)
+    }
+
+    async fn send(&self, job: &Job, email: &Email) -> Outcome {
+        let mut message = match email.to_message(&self.from) {
+            Ok(message) => message,
+            Err(e) => return Outcome::Fail(e),
+        };
+        if let Some(dkim) = &self.dkim {
+            dkim.sign(&mut message, email.bulk.is_some());
+        }
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        let sender = match &self.mailer {
+            Mailer::Smtp(sender) => sender,
+            Mailer::Files(transport, _) => {
+                return match transport.send(message).await {
+                    Ok(_) => Outcome::Done,
+                    Err(e) => Outcome::Retry {
+                        after: Some(self.retry_after(job.attempts)),
+                        error: e.to_string(),
+                    },
+                };
+            }
+        };
+        let pool = self.pool.clone();
+        let id = job.id;
+        let worker = job.locked_by.clone().unwrap_or_default();
+        let commit = move || {
+            pool.get()
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| mark_sent(&mut conn, id, &worker).map_err(|e| e.to_string()))
+                .inspect_err(
+                    |e| tracing::warn!(job = id, error = %e, "could not record a message as sent"),
+                )
+                .unwrap_or(false)
+        };
+        let failure = match sender
+            .send(message.envelope(), &message.formatted(), commit)
+            .await
+        {
+            Sent::Delivered => return Outcome::Done,
+            Sent::Failed { failure, .. } => failure,
+        };
+        // A reply about the recipient or this message (not the session) is about the address.
+        let about_address = failure.stage != Stage::Session;
+        if failure.permanent && about_address {
+            let (to, error) = (email.to.clone(), failure.message.clone());
+            if let Err(e) = self
+                .db(move |c| suppress(c, &to, suppressions::Reason::Hard, &error))
+                .await
+            {
+                tracing::error!(error = %e, "could not record a bounce");
+            }
+            return Outcome::Dropped(format!("bounced: {}", failure.message));
+        }
+        if failure.permanent {
+            return Outcome::Fail(failure.message);
+        }
+        if failure.transient && about_address && job.attempts >= job.max_attempts {
+            let (to, error, limit) = (
+                email.to.clone(),
+                failure.message.clone(),
+                self.soft_bounce_limit,
+            );
+            match self
+                .db(move |c| suppressions::soft_bounce(c, &to, limit, &error))
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(to = %email.to, "address suppressed after repeated soft bounces")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "could not record a soft bounce"),
+            }
+        }
+        Outcome::Retry {
+            after: Some(self.retry_after(job.attempts)),
+            error: failure.message,
+        }
+    }
+}
+
+/// Records a claimed email job as sent, keeping the worker's hold on it so the outcome
+/// the runner records next (done, or a retry or bounce if the server then refuses the
+/// message) still applies. A job in this state is never claimed again, even if the
+/// process dies now. Returns false if the worker lost the job (its lease ran out and
+/// another took it): then the message must not be finished.
+///
+/// An explicit transaction, not a lone UPDATE: PostgreSQL finishes a statement it has
+/// received even if the client has died meanwhile (say while the statement waited for a
+/// lock), and a lone UPDATE would then commit for a message whose final `.` was never
+/// sent. In a transaction, the client's death before it sends COMMIT rolls it back.
+fn mark_sent(conn: &mut DbConnection, id: i64, worker: &str) -> diesel::QueryResult<bool> {
+    use crate::db::schema::jobs;
+    use diesel::prelude::*;
+    let now = crate::domain::now();
+    crate::db::write_tx(conn, |c| {
+        let updated = diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(id))
+                .filter(jobs::locked_by.eq(worker))
+                .filter(jobs::status.eq(crate::jobs::Status::Running.as_str())),
+        )
+        .set((
+            jobs::status.eq(crate::jobs::Status::Done.as_str()),
+            jobs::finished_at.eq(now),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(c)?;
+        Ok(updated == 1)
+    })
 }
 
 impl Handler for EmailHandler {
@@ -234,18 +507,25 @@ impl Handler for EmailHandler {
                 Ok(email) => email,
                 Err(e) => return Outcome::Fail(e),
             };
-            let message = match email.to_message(&self.from) {
-                Ok(message) => message,
-                Err(e) => return Outcome::Fail(e),
-            };
-            match self.mailer.send(message).await {
-                Ok(()) => Outcome::Done,
-                Err(SendError::Transient(e)) => Outcome::Retry {
-                    after: None,
-                    error: e,
-                },
-                Err(SendError::Permanent(e)) => Outcome::Fail(e),
+            if email.bulk.is_some() {
+                let to = email.to.clone();
+                match self.db(move |c| is_suppressed(c, &to)).await {
+                    Ok(true) => {
+                        return Outcome::Dropped(format!(
+                            "suppressed: mail to {} bounced before",
+                            email.to
+                        ));
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        return Outcome::Retry {
+                            after: Some(self.retry_after(job.attempts)),
+                            error,
+                        };
+                    }
+                }
             }
+            self.send(job, &email).await
         })
     }
 }

@@ -164,19 +164,16 @@ fn build_runner(
     federation: &crate::federation::Federation,
     wake: Arc<tokio::sync::Notify>,
 ) -> Result<Runner, StartError> {
-    let mailer = crate::mail::Mailer::from_settings(settings).map_err(StartError::Config)?;
-    if let Some(dir) = mailer.writes_files() {
+    let email =
+        crate::mail::EmailHandler::new(settings, pool.clone()).map_err(StartError::Config)?;
+    if let Some(dir) = email.mailer().writes_files() {
         tracing::warn!(
             folder = %dir.display(),
             "no smtp_url set: outgoing mail is written to files, not sent"
         );
     }
-    let from = crate::mail::sender(settings).map_err(StartError::Config)?;
     let mut runner = Runner::new(pool.clone(), settings.job_workers).with_waker(wake);
-    runner.register(
-        crate::mail::EMAIL_JOB,
-        crate::mail::EmailHandler { mailer, from },
-    );
+    runner.register(crate::mail::EMAIL_JOB, email);
     runner.register(
         crate::federation::outbox::FEDERATE_JOB,
         crate::federation::outbox::FederateHandler::new(federation.clone()),

@@ -393,6 +393,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mail_suppressions (address) {
+        address -> Text,
+        reason -> Text,
+        soft_bounces -> Integer,
+        suppressed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(post_revisions -> posts (post_id));
 diesel::joinable!(post_workflow -> posts (post_id));
 diesel::joinable!(post_approvals -> posts (post_id));
@@ -491,6 +503,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     newsletter_subscriptions,
     newsletter_sends,
     newsletter_received,
+    mail_suppressions,
 );
 
 diesel::allow_columns_to_appear_in_same_group_by_clause!(

@@ -185,16 +185,10 @@ pub fn claim(
     busy.push("");
     let now = crate::domain::now();
     let until = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::minutes(2));
-    let due = || {
+    // Two queries, not one with an OR: each can then walk its index in order and stop at
+    // `limit`, where the OR made SQLite gather and sort every due job on every claim.
+    let of_kinds = || {
         jobs::table
-            .filter(
-                jobs::status
-                    .eq(Status::Pending.as_str())
-                    .and(jobs::run_at.le(now))
-                    .or(jobs::status
-                        .eq(Status::Running.as_str())
-                        .and(jobs::locked_until.lt(now))),
-            )
             .filter(jobs::kind.eq_any(kinds))
             .filter(
                 jobs::partition_key
@@ -205,13 +199,32 @@ pub fn claim(
             .limit(limit)
             .select(jobs::id)
     };
+    let pending = || {
+        of_kinds()
+            .filter(jobs::status.eq(Status::Pending.as_str()))
+            .filter(jobs::run_at.le(now))
+    };
+    let expired = || {
+        of_kinds()
+            .filter(jobs::status.eq(Status::Running.as_str()))
+            .filter(jobs::locked_until.lt(now))
+    };
     crate::db::write_tx(conn, |c| {
-        let ids: Vec<i64> = match c {
+        let mut ids: Vec<i64> = match c {
             // SKIP LOCKED lets several nodes claim at once without waiting on each other.
-            DbConnection::Pg(pg) => due().for_update().skip_locked().load(pg)?,
+            DbConnection::Pg(pg) => {
+                let mut ids: Vec<i64> = expired().for_update().skip_locked().load(pg)?;
+                ids.extend(pending().for_update().skip_locked().load::<i64>(pg)?);
+                ids
+            }
             // BEGIN IMMEDIATE already holds SQLite's write lock: nobody can interleave.
-            DbConnection::Sqlite(sqlite) => due().load(sqlite)?,
+            DbConnection::Sqlite(sqlite) => {
+                let mut ids: Vec<i64> = expired().load(sqlite)?;
+                ids.extend(pending().load::<i64>(sqlite)?);
+                ids
+            }
         };
+        ids.truncate(usize::try_from(limit).unwrap_or(0));
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -31,6 +31,18 @@ pub fn start_with(
     bind: &str,
     env: &[(&str, &str)],
 ) -> (Child, String) {
+    let (child, address, _) = start_logged(url, data, bind, env);
+    (child, address)
+}
+
+/// As [`start_with`], also returning the log lines written before the server said it was
+/// running (JSON, one a line).
+pub fn start_logged(
+    url: &str,
+    data: &std::path::Path,
+    bind: &str,
+    env: &[(&str, &str)],
+) -> (Child, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rounds"))
         .arg("serve")
         .env_clear()
@@ -57,7 +69,7 @@ pub fn start_with(
             let address = value["bound"].as_str().expect("bound").to_owned();
             // Keep draining the log so the process never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
-            return (child, format!("http://{address}"));
+            return (child, format!("http://{address}"), log);
         }
     }
     let _ = child.kill();

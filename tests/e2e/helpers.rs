@@ -482,6 +482,31 @@ pub fn python() -> PathBuf {
     python
 }
 
+/// Starts one of the Python test tools in `tests/tools` and reads the JSON line it prints
+/// when ready. Its stdin is a pipe, so a tool that watches it can exit with the test.
+pub fn start_tool(script: &str, args: &[&str]) -> (std::process::Child, serde_json::Value) {
+    use std::io::BufRead;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/tools")
+        .join(script);
+    let mut child = Command::new(python())
+        .arg(path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the tool's first line");
+    let ready =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{script} said {line:?}: {e}"));
+    (child, ready)
+}
+
 /// The Node packages for the browser tests (Playwright, axe-core), for `NODE_PATH`.
 pub fn node_modules() -> PathBuf {
     let modules = tools_dir().join("node/node_modules");

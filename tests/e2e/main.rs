@@ -16,3 +16,4 @@ mod mail;
 mod newsletter;
 mod public;
 mod serve;
+mod smtp;

@@ -1,8 +1,7 @@
 //! A fediverse peer on loopback (tests/tools/fedi_peer.py): signs with `httpsig` and
 //! `http-message-signatures`, verifies what we send it, and records its inbox.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -25,23 +24,7 @@ impl Peer {
     /// Starts a peer from `tests/tools/` that speaks fedi_peer.py's control protocol
     /// (`/control/send`, `/received`) and prints `{"base": ..}` on its first line.
     pub fn start_tool(script: &str, args: &[&str]) -> Self {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/tools")
-            .join(script);
-        let mut child = Command::new(helpers::python())
-            .arg(script)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start fedi_peer.py");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("peer's first line");
-        let ready: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("peer said {line:?}: {e}"));
+        let (child, ready) = helpers::start_tool(script, args);
         let base = ready["base"].as_str().expect("base").to_owned();
         let actor_prefix = ready["actor_prefix"]
             .as_str()
