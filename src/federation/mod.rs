@@ -81,6 +81,16 @@ impl From<crate::error::AppError> for FederationError {
     }
 }
 
+/// The server a URL names: its host, with the port when it has one (two ports on one
+/// host are two servers).
+pub fn host_of(url: &url::Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => String::new(),
+    }
+}
+
 impl FederationData {
     /// Runs database work on the blocking pool.
     pub async fn db<T, F>(&self, work: F) -> Result<T, FederationError>

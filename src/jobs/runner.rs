@@ -65,7 +65,9 @@ impl Runner {
             handlers: HashMap::new(),
             concurrency: concurrency.max(1),
             per_partition: 4,
-            poll: Duration::from_millis(500),
+            // Jobs other processes queue (a post published from the command line) are
+            // found by polling; an idle poll is one indexed query.
+            poll: Duration::from_millis(100),
             wake: Arc::new(Notify::new()),
             in_flight: std::sync::Mutex::new(HashMap::new()),
         }
