@@ -319,24 +319,26 @@ impl DeliverHandler {
         };
         // The library decides which inboxes may be sent to: not local ones, nor private
         // addresses unless they are allowed.
-        let allowed = match SendActivityTask::prepare(&activity, &signer.actor, vec![inbox.clone()], &data)
-            .await
-        {
-            Ok(tasks) => !tasks.is_empty(),
-            Err(e) => {
-                return Outcome::Retry {
-                    after: None,
-                    error: e.to_string(),
-                };
-            }
-        };
+        let allowed =
+            match SendActivityTask::prepare(&activity, &signer.actor, vec![inbox.clone()], &data)
+                .await
+            {
+                Ok(tasks) => !tasks.is_empty(),
+                Err(e) => {
+                    return Outcome::Retry {
+                        after: None,
+                        error: e.to_string(),
+                    };
+                }
+            };
         if !allowed {
             return Outcome::Dropped(format!(
                 "{} is not an address we deliver to",
                 delivery.inbox
             ));
         }
-        let sent = sign_and_send(&self.client, &inbox, signer, delivery.activity.into_bytes()).await;
+        let sent =
+            sign_and_send(&self.client, &inbox, signer, delivery.activity.into_bytes()).await;
         let outcome = classify(sent);
         match &outcome {
             Outcome::Done | Outcome::Dropped(_) => self.succeeded(&host),

@@ -37,7 +37,9 @@ impl LocalActor {
         use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
         let der = rsa::RsaPrivateKey::from_pkcs8_pem(&self.private_key_pem)
             .and_then(|key| key.to_pkcs8_der())
-            .map_err(|e| FederationError::Invalid(format!("the signing key cannot be read: {e}")))?;
+            .map_err(|e| {
+                FederationError::Invalid(format!("the signing key cannot be read: {e}"))
+            })?;
         ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes())
             .map(SigningKey)
             .map_err(|e| FederationError::Invalid(format!("the signing key cannot be used: {e}")))

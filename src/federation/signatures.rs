@@ -97,8 +97,8 @@ impl Claim {
     /// Checks the signature against the signer's public key (PEM, SPKI or PKCS#1).
     /// The key is read with `rsa`; the arithmetic is `ring`'s, several times faster.
     pub fn verify(&self, public_key_pem: &str) -> Result<(), SignatureError> {
-        use rsa::traits::PublicKeyParts;
         use ring::signature::{self, RsaPublicKeyComponents};
+        use rsa::traits::PublicKeyParts;
 
         let key = RsaPublicKey::from_public_key_pem(public_key_pem.trim())
             .or_else(|_| RsaPublicKey::from_pkcs1_pem(public_key_pem.trim()))
