@@ -2,8 +2,8 @@
 //! servers find, follow, read and reply to.
 //!
 //! `activitypub_federation` fetches remote objects (signed, so servers in secure mode
-//! answer), signs outgoing requests, and provides the protocol types. Its in-memory send
-//! queue is not used: each delivery is a durable job (see [`delivery`]). Incoming
+//! answer) and provides the protocol types. Its in-memory send queue is not used: each
+//! delivery is a durable job, signed and sent by [`delivery`]. Incoming
 //! signatures are checked here ([`signatures`]) because the library knows only
 //! draft-cavage, and Mastodon and Fedify also send RFC 9421.
 
