@@ -4,17 +4,17 @@ sets up the server's database). Two measurements against a running `rounds serve
 fan-out  SERVERS receivers (one asyncio process, one loopback port each: a port is a
          server, since ids are host:port) with FOLLOWERS followers spread over them, all
          sharing their server's inbox. The followers are written straight into the
-         database; then one post is published with `rounds post publish`, and the time
-         from the command's start until every shared inbox has its Create is measured.
-         The receivers take any signed POST (they check a Signature header is there; the
-         cost measured is ours, not theirs).
+         database (SQLite, or PostgreSQL through psql); then one post is published with
+         `rounds post publish`, and the time from the command's start until every shared
+         inbox has its Create is measured. The receivers take any signed POST (they check
+         a Signature header is there; the cost measured is ours, not theirs).
 replies  REPLIES replies from ACTORS actors (served by the same receivers, so our inbox
          fetches their keys once), each signed ahead of time (draft-cavage rsa-sha256,
          like Mastodon), sent over CONCURRENCY keep-alive connections to the shared inbox;
          our inbox verifies each signature and digest and stores the reply. Prints
          replies/s and latency percentiles.
 
-Usage: python federation.py BASE_URL DATABASE_FILE ROUNDS_BIN DATA_DIR
+Usage: python federation.py BASE_URL DATABASE_URL ROUNDS_BIN DATA_DIR
 """
 
 import asyncio
@@ -103,23 +103,26 @@ def receiver(port, done):
     return handle
 
 
-def seed_followers(database, ports):
-    db = sqlite3.connect(database)
+def seed_followers(database_url, ports):
     now = "2026-01-01 00:00:00"
+    rows = []
+    for i in range(FOLLOWERS):
+        port = ports[i % len(ports)]
+        actor = f"http://localhost:{port}/users/f{i}"
+        rows.append((actor, f"localhost:{port}", f"f{i}", f"{actor}/inbox", f"http://localhost:{port}/inbox", now, now))
+    follow = ("INSERT INTO followers (blog_id, actor_id, status, follow_ap_id, created_at, updated_at)"
+              f" SELECT 1, id, 'accepted', ap_id || '/follows/1', '{now}', '{now}' FROM actors"
+              " WHERE username LIKE 'f%'")
+    columns = "actors (ap_id, domain, username, inbox, shared_inbox, fetched_at, created_at)"
+    if database_url.startswith("postgres"):
+        copy = "".join("\t".join(row) + "\n" for row in rows)
+        sql = f"COPY {columns} FROM STDIN;\n{copy}\\.\n{follow};\n"
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", database_url], input=sql.encode(), check=True)
+        return
+    db = sqlite3.connect(database_url.removeprefix("sqlite://"))
     with db:
-        for i in range(FOLLOWERS):
-            port = ports[i % len(ports)]
-            actor = f"http://localhost:{port}/users/f{i}"
-            cur = db.execute(
-                "INSERT INTO actors (ap_id, domain, username, inbox, shared_inbox, fetched_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (actor, f"localhost:{port}", f"f{i}", f"{actor}/inbox", f"http://localhost:{port}/inbox", now, now),
-            )
-            db.execute(
-                "INSERT INTO followers (blog_id, actor_id, status, follow_ap_id, created_at, updated_at)"
-                " VALUES (1, ?, 'accepted', ?, ?, ?)",
-                (cur.lastrowid, f"{actor}/follows/1", now, now),
-            )
+        db.executemany(f"INSERT INTO {columns} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        db.execute(follow)
     db.close()
 
 
@@ -198,7 +201,7 @@ async def main():
     seed_followers(database, ports)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUNDS_")}
-    env.update({"ROUNDS_DATABASE_URL": f"sqlite://{database}", "ROUNDS_DATA_DIR": data_dir, "ROUNDS_BASE_URL": base})
+    env.update({"ROUNDS_DATABASE_URL": database, "ROUNDS_DATA_DIR": data_dir, "ROUNDS_BASE_URL": base})
     start = time.time()
     published = await asyncio.create_subprocess_exec(
         rounds_bin, "post", "publish", "--blog", "ceo", "-",

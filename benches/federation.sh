@@ -4,14 +4,17 @@
 #
 #   benches/federation.sh                      # builds the release binary first
 #   ROUNDS_BIN=path/to/rounds benches/federation.sh
+#   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test benches/federation.sh
 #
-# Starts `rounds serve` (SQLite, in a temporary folder removed on exit) on a free loopback
-# port with federation_allow_private_addresses, then runs benches/federation.py, which
-# serves SERVERS (1000) receivers on loopback ports with FOLLOWERS (10000) followers
-# written into the database, publishes one post with `rounds post publish`, and times
-# until every shared inbox has its Create; then sends REPLIES (5000) replies signed ahead
-# of time over CONCURRENCY (32) connections to the shared inbox and prints replies/s and
-# p50/p99. Needs curl, sqlite3, openssl and the test tools' Python (tests/setup).
+# Starts `rounds serve` (SQLite, in a temporary folder removed on exit; or, with
+# BENCH_DATABASE_URL, a fresh schema in that PostgreSQL database, dropped on exit) on a
+# free loopback port with federation_allow_private_addresses, then runs
+# benches/federation.py, which serves SERVERS (1000) receivers on loopback ports with
+# FOLLOWERS (10000) followers written into the database, publishes one post with
+# `rounds post publish`, and times until every shared inbox has its Create; then sends
+# REPLIES (5000) replies signed ahead of time over CONCURRENCY (32) connections to the
+# shared inbox and prints replies/s and p50/p99. Needs curl, sqlite3 (psql for PostgreSQL), openssl and the test tools' Python
+# (tests/setup).
 #
 # Targets from the issue, on 2 cores: all 1,000 shared inboxes served within 1 s of
 # publishing (>= 1,000 signed deliveries/s); >= 1,000 verified replies stored per second
@@ -35,10 +38,15 @@ fi
 
 work="$(mktemp -d -t rounds-fedbench-XXXXXX)"
 server_pid=""
+pg="${BENCH_DATABASE_URL:-}"
+schema=""
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
+  fi
+  if [ -n "$schema" ]; then
+    psql -q "$pg" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
 }
@@ -48,7 +56,18 @@ trap 'exit 130' INT TERM
 while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^ROUNDS_' || true)
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
-export ROUNDS_DATABASE_URL="sqlite://$work/rounds.db" ROUNDS_DATA_DIR="$work" ROUNDS_BASE_URL="$base"
+if [ -n "$pg" ]; then
+  command -v psql >/dev/null || { echo "BENCH_DATABASE_URL needs psql" >&2; exit 2; }
+  schema="fedbench_$(openssl rand -hex 4)"
+  psql -q -v ON_ERROR_STOP=1 "$pg" -c "CREATE SCHEMA $schema" >/dev/null
+  case "$pg" in *\?*) separator='&' ;; *) separator='?' ;; esac
+  database="$pg${separator}options=-c%20search_path%3D$schema"
+  count() { psql -qtA "$database" -c "$1"; }
+else
+  database="sqlite://$work/rounds.db"
+  count() { sqlite3 "$work/rounds.db" "$1"; }
+fi
+export ROUNDS_DATABASE_URL="$database" ROUNDS_DATA_DIR="$work" ROUNDS_BASE_URL="$base"
 export ROUNDS_BIND="127.0.0.1:$port" ROUNDS_LOG_LEVEL=warn ROUNDS_FEDERATION_ALLOW_PRIVATE_ADDRESSES=true
 
 "$bin" migrate >/dev/null
@@ -58,8 +77,8 @@ printf '%s' 'a long password here' | "$bin" user add --username jane --email jan
 server_pid=$!
 for _ in $(seq 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
 
-"$python" "$root/benches/federation.py" "$base" "$work/rounds.db" "$bin" "$work" | tee "$work/results.jsonl"
-stored="$(sqlite3 "$work/rounds.db" 'SELECT count(*) FROM replies')"
+"$python" "$root/benches/federation.py" "$base" "$database" "$bin" "$work" | tee "$work/results.jsonl"
+stored="$(count 'SELECT count(*) FROM replies')"
 
 echo "openssl speed -seconds 3 rsa2048 (one core)..." >&2
 speed="$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $(NF-1), $NF}')"

@@ -180,7 +180,14 @@ fn build_runner(
     );
     runner.register(
         crate::federation::delivery::DELIVER_JOB,
-        crate::federation::delivery::DeliverHandler::new(federation.clone()),
+        crate::federation::delivery::DeliverHandler::new(
+            federation.clone(),
+            crate::federation::delivery::http_client(
+                settings,
+                settings.federation_allow_private_addresses,
+            )
+            .map_err(StartError::Config)?,
+        ),
     );
     runner.register(
         crate::editorial::schedule::PUBLISH_JOB,

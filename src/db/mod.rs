@@ -184,6 +184,9 @@ pub fn migrations_are_current(conn: &mut DbConnection) -> Result<bool, String> {
     Ok(!pending)
 }
 
+/// Held by this process's SQLite write transaction while it runs.
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so two writers
 /// queue on the busy timeout instead of one failing when it upgrades a read lock. Called
 /// inside another transaction, it is a savepoint in that one.
@@ -197,6 +200,17 @@ where
     let nested = Manager::transaction_manager_status_mut(conn)
         .transaction_depth()?
         .is_some();
+    // SQLite has one writer at a time; this process's writers queue here, in turn, rather
+    // than on the busy timeout, which sleeps up to 100 ms between tries. (Other processes,
+    // such as the command line, still meet the busy timeout.)
+    let _writer = match conn {
+        DbConnection::Sqlite(_) if !nested => Some(
+            SQLITE_WRITER
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ),
+        _ => None,
+    };
     match conn {
         DbConnection::Sqlite(c) if !nested => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?

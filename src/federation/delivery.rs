@@ -18,9 +18,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::keys::{self, LocalActor};
+use super::keys::{self, LocalActor, SigningKey};
 use super::moderation::{self, BlockSeverity};
-use super::{Federation, FederationData, FederationError};
+use super::{ACTIVITY_JSON, Federation, FederationData, FederationError};
 use crate::config::Settings;
 use crate::db::DbConnection;
 use crate::db::schema::jobs;
@@ -76,7 +76,8 @@ pub fn enqueue(
             tracing::warn!(%inbox, "skipping an inbox that is not a URL");
             continue;
         };
-        let host = parsed.host_str().unwrap_or("").to_owned();
+        // Throttled per server: one remote host and port.
+        let host = super::host_of(&parsed);
         let payload = Delivery {
             signer,
             inbox: inbox.clone(),
@@ -93,41 +94,6 @@ pub fn enqueue(
         }
     }
     Ok(queued)
-}
-
-tokio::task_local! {
-    /// The status and `Retry-After` of the last response seen in this task; the library
-    /// reports only success or failure, and the queue needs both to decide.
-    static LAST_RESPONSE: Mutex<Option<(u16, Option<Duration>)>>;
-}
-
-/// Notes each response's status and `Retry-After` for [`LAST_RESPONSE`].
-struct RecordResponse;
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for RecordResponse {
-    async fn handle(
-        &self,
-        request: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        let response = next.run(request, extensions).await;
-        if let Ok(response) = &response {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            let status = response.status().as_u16();
-            let _ = LAST_RESPONSE.try_with(|cell| {
-                if let Ok(mut last) = cell.lock() {
-                    *last = Some((status, retry_after));
-                }
-            });
-        }
-        response
-    }
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
@@ -166,9 +132,7 @@ pub fn http_client(
         )))
         .build()
         .map_err(|e| format!("federation client: {e}"))?;
-    Ok(reqwest_middleware::ClientBuilder::new(client)
-        .with(RecordResponse)
-        .build())
+    Ok(reqwest_middleware::ClientBuilder::new(client).build())
 }
 
 /// An activity as stored in a delivery, for the library's signer.
@@ -215,29 +179,37 @@ struct HostState {
     open_until: Option<std::time::Instant>,
 }
 
+/// A signer with its key ready.
+struct Signing {
+    actor: LocalActor,
+    key: SigningKey,
+}
+
 /// Sends `deliver` jobs.
 pub struct DeliverHandler {
     federation: Federation,
-    signers: Mutex<HashMap<Signer, LocalActor>>,
+    client: reqwest_middleware::ClientWithMiddleware,
+    signers: Mutex<HashMap<Signer, Arc<Signing>>>,
     hosts: Mutex<HashMap<String, HostState>>,
 }
 
 impl DeliverHandler {
-    /// A handler sending through this federation configuration.
-    pub fn new(federation: Federation) -> Self {
+    /// A handler sending through this federation configuration and HTTP client.
+    pub fn new(federation: Federation, client: reqwest_middleware::ClientWithMiddleware) -> Self {
         Self {
             federation,
+            client,
             signers: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The signer, loaded once (keys never change).
+    /// The signer and its key, loaded once (keys never change).
     async fn signer(
         &self,
         data: &Data<FederationData>,
         signer: Signer,
-    ) -> Result<LocalActor, FederationError> {
+    ) -> Result<Arc<Signing>, FederationError> {
         if let Some(actor) = self
             .signers
             .lock()
@@ -248,13 +220,18 @@ impl DeliverHandler {
         }
         let settings = data.settings.clone();
         let actor = data
-            .db(move |conn| match signer {
-                Signer::Instance => keys::instance_actor(conn, &settings),
-                Signer::Blog(id) => {
-                    let blog = blogs::find(conn, id)?
-                        .ok_or_else(|| FederationError::Invalid(format!("blog {id} is gone")))?;
-                    keys::blog_actor(conn, &settings, &blog)
-                }
+            .db(move |conn| {
+                let actor = match signer {
+                    Signer::Instance => keys::instance_actor(conn, &settings)?,
+                    Signer::Blog(id) => {
+                        let blog = blogs::find(conn, id)?.ok_or_else(|| {
+                            FederationError::Invalid(format!("blog {id} is gone"))
+                        })?;
+                        keys::blog_actor(conn, &settings, &blog)?
+                    }
+                };
+                let key = actor.signing_key()?;
+                Ok(Arc::new(Signing { actor, key }))
             })
             .await?;
         if let Ok(mut signers) = self.signers.lock() {
@@ -299,7 +276,8 @@ impl DeliverHandler {
         let Ok(inbox) = Url::parse(&delivery.inbox) else {
             return Outcome::Dropped(format!("{} is not a URL", delivery.inbox));
         };
-        let host = inbox.host_str().unwrap_or("").to_owned();
+        // The circuit is per server (the job's partition); blocks are per domain.
+        let host = super::host_of(&inbox);
         if let Some(wait) = self.open_for(&host) {
             return Outcome::Retry {
                 after: Some(wait),
@@ -307,7 +285,7 @@ impl DeliverHandler {
             };
         }
         let data = self.federation.to_request_data();
-        let check_host = host.clone();
+        let check_host = inbox.host_str().unwrap_or("").to_owned();
         let blocked = data
             .db(move |conn| Ok(moderation::domain_block_for(conn, &check_host)?))
             .await;
@@ -336,34 +314,32 @@ impl DeliverHandler {
         };
         let activity = StoredActivity {
             id,
-            actor: signer.id.clone(),
+            actor: signer.actor.id.clone(),
             json,
         };
-        let tasks = match SendActivityTask::prepare(&activity, &signer, vec![inbox], &data).await {
-            Ok(tasks) => tasks,
-            Err(e) => {
-                return Outcome::Retry {
-                    after: None,
-                    error: e.to_string(),
-                };
-            }
-        };
-        // The library leaves out inboxes it will not send to (local ones, and private
-        // addresses unless they are allowed).
-        let Some(task) = tasks.into_iter().next() else {
+        // The library decides which inboxes may be sent to: not local ones, nor private
+        // addresses unless they are allowed.
+        let allowed =
+            match SendActivityTask::prepare(&activity, &signer.actor, vec![inbox.clone()], &data)
+                .await
+            {
+                Ok(tasks) => !tasks.is_empty(),
+                Err(e) => {
+                    return Outcome::Retry {
+                        after: None,
+                        error: e.to_string(),
+                    };
+                }
+            };
+        if !allowed {
             return Outcome::Dropped(format!(
                 "{} is not an address we deliver to",
                 delivery.inbox
             ));
-        };
-        let result = LAST_RESPONSE
-            .scope(Mutex::new(None), async {
-                let sent = task.sign_and_send(&data).await;
-                let last = LAST_RESPONSE.with(|cell| cell.lock().ok().and_then(|mut l| l.take()));
-                (sent, last)
-            })
-            .await;
-        let outcome = classify(result.0.map_err(|e| e.to_string()), result.1);
+        }
+        let sent =
+            sign_and_send(&self.client, &inbox, signer, delivery.activity.into_bytes()).await;
+        let outcome = classify(sent);
         match &outcome {
             Outcome::Done | Outcome::Dropped(_) => self.succeeded(&host),
             Outcome::Retry { .. } => {
@@ -390,23 +366,76 @@ impl DeliverHandler {
     }
 }
 
-/// What a send's result and the response's status mean for the job.
-fn classify(sent: Result<(), String>, last: Option<(u16, Option<Duration>)>) -> Outcome {
-    match (sent, last) {
-        (Ok(()), Some((status, _))) if (200..300).contains(&status) => Outcome::Done,
-        (Ok(()), Some((401, _))) => Outcome::Retry {
+/// Signs a POST as Mastodon does (draft-cavage `rsa-sha256` over the request target,
+/// host, date, digest and content type) and sends it: the response's status and
+/// `Retry-After`, or why there was no response.
+async fn sign_and_send(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    inbox: &Url,
+    signer: Arc<Signing>,
+    body: Vec<u8>,
+) -> Result<(u16, Option<Duration>), String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use reqwest::header;
+    use sha2::{Digest, Sha256};
+
+    let host = super::host_of(inbox);
+    let date = chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let digest = format!("SHA-256={}", BASE64.encode(Sha256::digest(&body)));
+    let target = match inbox.query() {
+        Some(query) => format!("{}?{query}", inbox.path()),
+        None => inbox.path().to_owned(),
+    };
+    let message = format!(
+        "(request-target): post {target}\nhost: {host}\ndate: {date}\ndigest: {digest}\ncontent-type: {ACTIVITY_JSON}"
+    );
+    let key_id = signer.actor.key_id();
+    let signature = tokio::task::spawn_blocking(move || signer.key.sign(message.as_bytes()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let signature = format!(
+        "keyId=\"{key_id}\",algorithm=\"rsa-sha256\",headers=\"(request-target) host date digest content-type\",signature=\"{}\"",
+        BASE64.encode(signature)
+    );
+    let response = client
+        .post(inbox.as_str())
+        .header(header::HOST, host)
+        .header(header::DATE, date)
+        .header("digest", digest)
+        .header(header::CONTENT_TYPE, ACTIVITY_JSON)
+        .header("signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| crate::error::chain(&e))?;
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    Ok((response.status().as_u16(), retry_after))
+}
+
+/// What a send's outcome (the response's status and `Retry-After`) means for the job.
+fn classify(sent: Result<(u16, Option<Duration>), String>) -> Outcome {
+    match sent {
+        Ok((status, _)) if (200..300).contains(&status) => Outcome::Done,
+        Ok((401, _)) => Outcome::Retry {
             after: None,
             error: "401 Unauthorized".into(),
         },
-        (_, Some((status, retry_after))) if status == 429 || status == 408 || status >= 500 => {
+        Ok((status, retry_after)) if status == 429 || status == 408 || status >= 500 => {
             Outcome::Retry {
                 after: retry_after,
                 error: format!("HTTP {status}"),
             }
         }
-        (Ok(()), Some((status, _))) => Outcome::Dropped(format!("refused with HTTP {status}")),
-        (Ok(()), None) => Outcome::Done,
-        (Err(e), _) => Outcome::Retry {
+        Ok((status, _)) => Outcome::Dropped(format!("refused with HTTP {status}")),
+        Err(e) => Outcome::Retry {
             after: None,
             error: e,
         },
@@ -442,25 +471,16 @@ mod tests {
 
     #[test]
     fn responses_decide_retries() {
-        assert!(matches!(classify(Ok(()), Some((202, None))), Outcome::Done));
-        assert!(matches!(
-            classify(Ok(()), Some((404, None))),
-            Outcome::Dropped(_)
-        ));
-        assert!(matches!(
-            classify(Ok(()), Some((401, None))),
-            Outcome::Retry { .. }
-        ));
-        match classify(Err("503".into()), Some((503, Some(Duration::from_secs(7))))) {
+        assert!(matches!(classify(Ok((202, None))), Outcome::Done));
+        assert!(matches!(classify(Ok((404, None))), Outcome::Dropped(_)));
+        assert!(matches!(classify(Ok((401, None))), Outcome::Retry { .. }));
+        match classify(Ok((503, Some(Duration::from_secs(7))))) {
             Outcome::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(7))),
             other => panic!("{other:?}"),
         }
+        assert!(matches!(classify(Ok((429, None))), Outcome::Retry { .. }));
         assert!(matches!(
-            classify(Err("429".into()), Some((429, None))),
-            Outcome::Retry { .. }
-        ));
-        assert!(matches!(
-            classify(Err("connection refused".into()), None),
+            classify(Err("connection refused".into())),
             Outcome::Retry { .. }
         ));
     }

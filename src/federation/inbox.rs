@@ -18,7 +18,7 @@ use super::moderation::{
     self, BlockSeverity, FollowStatus, ReactionKind, ReplyPolicy, ReplyStatus,
 };
 use super::signatures::{self, SignedRequest};
-use super::{Data, FederationError, objects, outbox};
+use super::{Data, FederationError, host_of, objects, outbox};
 use crate::config::Settings;
 use crate::db::{DbConnection, write_tx};
 use crate::domain::blogs::{self, Blog};
@@ -113,15 +113,6 @@ fn respond(result: Result<(), Refusal>) -> HttpResponse {
     }
 }
 
-/// The host (with port, if any) of a URL.
-fn host_of(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => String::new(),
-    }
-}
-
 async fn receive(
     state: &AppState,
     req: &HttpRequest,
@@ -144,15 +135,25 @@ async fn receive(
     let key_url = Url::parse(&claim.key_id)
         .map_err(|_| Refusal::Unauthorized("keyId is not a URL".into()))?;
     let host = host_of(&key_url);
-    let block = {
+    // The block and the stored signer in one trip to the database.
+    let (block, stored) = {
         let host = host.clone();
-        data.db(move |conn| Ok(moderation::domain_block_for(conn, &host)?))
-            .await?
+        let key_id = claim.key_id.clone();
+        data.db(move |conn| {
+            Ok((
+                moderation::domain_block_for(conn, &host)?,
+                actors::find_by_key_id(conn, &key_id)?,
+            ))
+        })
+        .await?
     };
     if block == Some(BlockSeverity::Reject) {
         return Err(Refusal::Forbidden(format!("{host} is blocked")));
     }
-    let signer = signer_for(&data, &claim.key_id, &key_url).await?;
+    let signer = match stored {
+        Some(actor) => actor,
+        None => fetch_signer(&data, &claim.key_id, &key_url).await?,
+    };
     let verified = claim.verify(signer.row.public_key_pem.as_deref().unwrap_or(""));
     let signer = match verified {
         Ok(()) => signer,
@@ -188,6 +189,7 @@ async fn receive(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
+    let queues_jobs = kind == "Follow";
     // Work that needs the network happens before the transaction.
     let moved_to = if kind == "Move" {
         Some(move_target(&data, &signer, &activity).await?)
@@ -226,23 +228,16 @@ async fn receive(
     })
     .await
     .map_err(FederationError::from)?;
-    if outcome.is_ok() {
+    // Only a Follow queues work (its Accept or Reject); waking the workers for every
+    // reply would have them look for jobs, a write transaction, once per reply.
+    if outcome.is_ok() && queues_jobs {
         state.jobs_wake.notify_one();
     }
     outcome
 }
 
-/// The signing account: from the database by key id, else fetched (signed) by the key's
-/// actor URL.
-async fn signer_for(data: &Data, key_id: &str, key_url: &Url) -> Result<RemoteActor, Refusal> {
-    let stored = {
-        let key_id = key_id.to_owned();
-        data.db(move |conn| actors::find_by_key_id(conn, &key_id))
-            .await?
-    };
-    if let Some(actor) = stored {
-        return Ok(actor);
-    }
+/// A signing account we have not stored: fetched (signed) by the key's actor URL.
+async fn fetch_signer(data: &Data, key_id: &str, key_url: &Url) -> Result<RemoteActor, Refusal> {
     let mut actor_url = key_url.clone();
     actor_url.set_fragment(None);
     let actor = actors::dereference(&actor_url, data)

@@ -30,6 +30,41 @@ impl LocalActor {
     pub fn key_id(&self) -> String {
         format!("{}#main-key", self.id)
     }
+
+    /// The private key, read and checked for signing (which costs more than many
+    /// signatures, so callers keep it).
+    pub fn signing_key(&self) -> Result<SigningKey, FederationError> {
+        use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+        let der = rsa::RsaPrivateKey::from_pkcs8_pem(&self.private_key_pem)
+            .and_then(|key| key.to_pkcs8_der())
+            .map_err(|e| {
+                FederationError::Invalid(format!("the signing key cannot be read: {e}"))
+            })?;
+        ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes())
+            .map(SigningKey)
+            .map_err(|e| FederationError::Invalid(format!("the signing key cannot be used: {e}")))
+    }
+}
+
+/// A private key ready to sign. Signs with `ring` (already built for TLS), several times
+/// faster than the `rsa` crate the library signs with.
+#[derive(Debug)]
+pub struct SigningKey(ring::signature::RsaKeyPair);
+
+impl SigningKey {
+    /// An RSASSA-PKCS1-v1_5 SHA-256 signature of `message` (`rsa-sha256`).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, FederationError> {
+        let mut signature = vec![0; self.0.public().modulus_len()];
+        self.0
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                message,
+                &mut signature,
+            )
+            .map_err(|_| FederationError::Invalid("signing failed".into()))?;
+        Ok(signature)
+    }
 }
 
 /// The key pair of `owner` (`blog:<id>` or `instance`), made on first use. If two

@@ -2,8 +2,8 @@
 //! servers find, follow, read and reply to.
 //!
 //! `activitypub_federation` fetches remote objects (signed, so servers in secure mode
-//! answer), signs outgoing requests, and provides the protocol types. Its in-memory send
-//! queue is not used: each delivery is a durable job (see [`delivery`]). Incoming
+//! answer) and provides the protocol types. Its in-memory send queue is not used: each
+//! delivery is a durable job, signed and sent by [`delivery`]. Incoming
 //! signatures are checked here ([`signatures`]) because the library knows only
 //! draft-cavage, and Mastodon and Fedify also send RFC 9421.
 
@@ -78,6 +78,16 @@ impl From<tokio::task::JoinError> for FederationError {
 impl From<crate::error::AppError> for FederationError {
     fn from(error: crate::error::AppError) -> Self {
         Self::Task(crate::error::chain(&error))
+    }
+}
+
+/// The server a URL names: its host, with the port when it has one (two ports on one
+/// host are two servers).
+pub fn host_of(url: &url::Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => String::new(),
     }
 }
 

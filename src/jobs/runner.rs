@@ -65,7 +65,9 @@ impl Runner {
             handlers: HashMap::new(),
             concurrency: concurrency.max(1),
             per_partition: 4,
-            poll: Duration::from_millis(500),
+            // Jobs other processes queue (a post published from the command line) are
+            // found by polling; an idle poll is one indexed query.
+            poll: Duration::from_millis(100),
             wake: Arc::new(Notify::new()),
             in_flight: std::sync::Mutex::new(HashMap::new()),
         }
@@ -117,7 +119,10 @@ impl Runner {
             }
             let free = this.concurrency.saturating_sub(in_flight.len());
             let mut claimed = 0;
-            if free > 0 {
+            // Claims come in batches (a quarter of the slots at least, unless idle): one
+            // claim a finished job would be a write transaction for every job.
+            let batch = (this.concurrency / 4).max(1);
+            if free >= batch || (free > 0 && in_flight.is_empty()) {
                 match this.claim(&kinds, free).await {
                     Ok(jobs) => {
                         claimed = jobs.len();
@@ -134,7 +139,7 @@ impl Runner {
                     Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
                 }
             }
-            if claimed > 0 && claimed == free {
+            if free < batch || (claimed > 0 && claimed == free) {
                 // Full: wait for a slot.
                 tokio::select! {
                     _ = in_flight.join_next() => {}
@@ -249,28 +254,29 @@ impl Runner {
         let worker = self.worker.clone();
         let recorded = tokio::task::spawn_blocking(move || -> Result<(), String> {
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let result = match &outcome {
-                Outcome::Done => super::complete(&mut conn, id, &worker),
+            // In a write transaction so SQLite writers take turns rather than sleep.
+            let result = crate::db::write_tx(&mut conn, |conn| match &outcome {
+                Outcome::Done => super::complete(conn, id, &worker),
                 Outcome::Retry { error, .. } if job.attempts >= job.max_attempts => {
                     tracing::warn!(job = id, kind = %job.kind, %error, "job failed for the last time");
-                    super::bury(&mut conn, id, &worker, error)
+                    super::bury(conn, id, &worker, error)
                 }
                 Outcome::Retry { after, error } => {
                     let wait = after.unwrap_or_else(|| backoff(job.attempts));
                     let at = crate::domain::now()
                         + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
                     tracing::info!(job = id, kind = %job.kind, %error, retry_in_secs = wait.as_secs(), "job will be retried");
-                    super::retry_at(&mut conn, id, &worker, at, error)
+                    super::retry_at(conn, id, &worker, at, error)
                 }
                 Outcome::Fail(error) => {
                     tracing::warn!(job = id, kind = %job.kind, %error, "job dead-lettered");
-                    super::bury(&mut conn, id, &worker, error)
+                    super::bury(conn, id, &worker, error)
                 }
                 Outcome::Dropped(reason) => {
                     tracing::info!(job = id, kind = %job.kind, %reason, "job dropped");
-                    super::drop_job(&mut conn, id, &worker, reason)
+                    super::drop_job(conn, id, &worker, reason)
                 }
-            };
+            });
             result.map(|_| ()).map_err(|e| e.to_string())
         })
         .await;
