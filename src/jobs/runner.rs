@@ -112,6 +112,8 @@ impl Runner {
         let this = Arc::new(self);
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut stopping = *stop.borrow();
+        // Set after a quiet poll: claim even less than a batch, so no slot stays idle.
+        let mut top_up = false;
         loop {
             while in_flight.try_join_next().is_some() {}
             if stopping {
@@ -119,10 +121,10 @@ impl Runner {
             }
             let free = this.concurrency.saturating_sub(in_flight.len());
             let mut claimed = 0;
-            // Claims come in batches (a quarter of the slots at least, unless idle): one
-            // claim a finished job would be a write transaction for every job.
+            // Claims come in batches (a quarter of the slots at least, unless idle or after
+            // a quiet poll): one claim a finished job would be a write transaction a job.
             let batch = (this.concurrency / 4).max(1);
-            if free >= batch || (free > 0 && in_flight.is_empty()) {
+            if free > 0 && (free >= batch || in_flight.is_empty() || top_up) {
                 match this.claim(&kinds, free).await {
                     Ok(jobs) => {
                         claimed = jobs.len();
@@ -139,16 +141,18 @@ impl Runner {
                     Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
                 }
             }
-            if free < batch || (claimed > 0 && claimed == free) {
+            top_up = false;
+            if free == 0 || (claimed > 0 && claimed == free) {
                 // Full: wait for a slot.
                 tokio::select! {
                     _ = in_flight.join_next() => {}
                     _ = stop.changed() => stopping = true,
                 }
             } else if claimed == 0 {
+                // Nothing due, or fewer slots free than a batch: wait for news.
                 tokio::select! {
                     _ = this.wake.notified() => {}
-                    _ = tokio::time::sleep(this.poll) => {}
+                    _ = tokio::time::sleep(this.poll) => top_up = true,
                     Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                     _ = stop.changed() => stopping = true,
                 }
