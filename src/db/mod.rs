@@ -249,13 +249,17 @@ pub fn instance_secret(
     if let Some(value) = existing {
         return Ok(value);
     }
-    let inserted = diesel::insert_into(s::table)
-        .values((
-            s::name.eq(name),
-            s::value.eq(generate()),
-            s::created_at.eq(crate::domain::now()),
-        ))
-        .execute(conn);
+    // In a savepoint of its own, so a lost race does not abort the caller's transaction
+    // on PostgreSQL.
+    let inserted = write_tx(conn, |c| {
+        diesel::insert_into(s::table)
+            .values((
+                s::name.eq(name),
+                s::value.eq(generate()),
+                s::created_at.eq(crate::domain::now()),
+            ))
+            .execute(c)
+    });
     match inserted {
         Err(e) if !is_unique_violation(&e) => return Err(e),
         _ => {}

@@ -236,19 +236,23 @@ pub fn ensure_head(conn: &mut DbConnection, post: &Post) -> QueryResult<Revision
             .optional()?,
         None => None,
     };
-    let inserted = append(
-        conn,
-        None,
-        &NewRevision {
-            post_id: post.id,
-            author_id: post.author_id,
-            author_name: author_name.as_deref().unwrap_or("unknown"),
-            kind: Kind::Original,
-            content: &content,
-            based_on: None,
-            change_summary: "First version".to_owned(),
-        },
-    );
+    // In a savepoint: on PostgreSQL the lost race would otherwise abort the transaction
+    // the read below runs in.
+    let inserted = crate::db::write_tx(conn, |c| {
+        append(
+            c,
+            None,
+            &NewRevision {
+                post_id: post.id,
+                author_id: post.author_id,
+                author_name: author_name.as_deref().unwrap_or("unknown"),
+                kind: Kind::Original,
+                content: &content,
+                based_on: None,
+                change_summary: "First version".to_owned(),
+            },
+        )
+    });
     match inserted {
         Ok(revision) => Ok(revision),
         // Two requests made it at once: the other one's is as good.

@@ -79,14 +79,18 @@ pub fn key_pair(conn: &mut DbConnection, owner: &str) -> Result<(String, String)
         return Ok(pair);
     }
     let pair = generate_actor_keypair()?;
-    let inserted = diesel::insert_into(actor_keys::table)
-        .values((
-            actor_keys::owner.eq(owner),
-            actor_keys::public_key_pem.eq(&pair.public_key),
-            actor_keys::private_key_pem.eq(&pair.private_key),
-            actor_keys::created_at.eq(crate::domain::now()),
-        ))
-        .execute(conn);
+    // In a savepoint of its own: on PostgreSQL a failed insert would abort the caller's
+    // transaction, and the read below would fail with it.
+    let inserted = crate::db::write_tx(conn, |c| {
+        diesel::insert_into(actor_keys::table)
+            .values((
+                actor_keys::owner.eq(owner),
+                actor_keys::public_key_pem.eq(&pair.public_key),
+                actor_keys::private_key_pem.eq(&pair.private_key),
+                actor_keys::created_at.eq(crate::domain::now()),
+            ))
+            .execute(c)
+    });
     match inserted {
         Err(e) if !is_unique_violation(&e) => Err(e.into()),
         _ => Ok(actor_keys::table

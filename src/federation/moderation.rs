@@ -717,13 +717,16 @@ pub fn block_account(
     actor_ap_id: &str,
     reason: Option<&str>,
 ) -> QueryResult<()> {
-    let inserted = diesel::insert_into(account_blocks::table)
-        .values((
-            account_blocks::actor_ap_id.eq(actor_ap_id),
-            account_blocks::reason.eq(reason),
-            account_blocks::created_at.eq(crate::domain::now()),
-        ))
-        .execute(conn);
+    // A savepoint: an existing block must not abort the caller's transaction.
+    let inserted = crate::db::write_tx(conn, |c| {
+        diesel::insert_into(account_blocks::table)
+            .values((
+                account_blocks::actor_ap_id.eq(actor_ap_id),
+                account_blocks::reason.eq(reason),
+                account_blocks::created_at.eq(crate::domain::now()),
+            ))
+            .execute(c)
+    });
     match inserted {
         Err(e) if !is_unique_violation(&e) => Err(e),
         _ => Ok(()),
@@ -775,14 +778,17 @@ pub fn blog_block(
     kind: BlogBlockKind,
     target: &str,
 ) -> QueryResult<()> {
-    let inserted = diesel::insert_into(blog_blocks::table)
-        .values((
-            blog_blocks::blog_id.eq(blog_id),
-            blog_blocks::kind.eq(kind.as_str()),
-            blog_blocks::target.eq(target),
-            blog_blocks::created_at.eq(crate::domain::now()),
-        ))
-        .execute(conn);
+    // A savepoint: an existing block must not abort the caller's transaction.
+    let inserted = crate::db::write_tx(conn, |c| {
+        diesel::insert_into(blog_blocks::table)
+            .values((
+                blog_blocks::blog_id.eq(blog_id),
+                blog_blocks::kind.eq(kind.as_str()),
+                blog_blocks::target.eq(target),
+                blog_blocks::created_at.eq(crate::domain::now()),
+            ))
+            .execute(c)
+    });
     match inserted {
         Err(e) if !is_unique_violation(&e) => Err(e),
         _ => Ok(()),

@@ -170,6 +170,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> Self {
+        // `TEST_LOG=warn` (or any filter) shows the in-process servers' logs.
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::Builder::new()
             .prefix("rounds-test-")
             .tempdir()
