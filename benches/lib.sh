@@ -47,7 +47,10 @@ start_sink() {
   smtp_port="$(free_port)"
   if command -v smtp-sink >/dev/null; then
     sink="postfix smtp-sink"
-    smtp-sink -c "127.0.0.1:$smtp_port" 1000 &
+    # It refuses to run as root without an account to drop to.
+    local as_user=()
+    [ "$(id -u)" = 0 ] && as_user=(-u nobody)
+    smtp-sink "${as_user[@]}" -c "127.0.0.1:$smtp_port" 1000 >/dev/null &
     pids+=("$!")
   else
     sink="aiosmtpd peer (Python)"
