@@ -10,10 +10,7 @@
 #   ROUNDS_BIN=path/to/rounds benches/mail.sh
 #
 # Knobs (environment): MESSAGES (20000), WORKERS (job_workers, 16), RATE
-# (mail_rate_per_second, 0 = unlimited). The sink is postfix's `smtp-sink` if it is on
-# the PATH (Debian: apt-get install postfix; it is started here on 127.0.0.1 only), else
-# the aiosmtpd peer of the tests (target/test-tools/venv, made by tests/setup), which is
-# Python and so the slower party: the figure is then the sink's as much as ours.
+# (mail_rate_per_second, 0 = unlimited). The SMTP sink: see benches/lib.sh.
 #
 # Prints figures, asserts nothing: run on purpose, not in CI. Everything lives in a
 # temporary folder removed on exit; the processes started here are stopped however the
@@ -25,45 +22,13 @@ messages="${MESSAGES:-20000}"
 workers="${WORKERS:-16}"
 rate="${RATE:-0}"
 
-for tool in python3 sqlite3; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "benches/mail.sh needs $tool. On Debian or Ubuntu: apt-get install $tool" >&2
-    exit 2
-  fi
-done
+source "$root/benches/lib.sh"
 
-if [ -n "${ROUNDS_BIN:-}" ]; then
-  bin="$ROUNDS_BIN"
-else
-  echo "building the release binary (cargo build --release)..." >&2
-  cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin rounds
-  bin="$root/target/release/rounds"
-fi
-[ -x "$bin" ] || { echo "no rounds binary at $bin" >&2; exit 2; }
-
-work="$(mktemp -d -t rounds-mail-bench-XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^ROUNDS_' || true)
 export ROUNDS_LOG_LEVEL=warn
 export ROUNDS_BASE_URL="http://127.0.0.1:8080"
 export ROUNDS_JOB_WORKERS="$workers"
 export ROUNDS_MAIL_RATE_PER_SECOND="$rate"
 export ROUNDS_MAIL_FROM="Benchmark Trust blogs <blogs@bench.example>"
-
-now_ms() { date +%s%3N; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # Fills a fresh database with $messages email jobs; prints the milliseconds it took.
 enqueue() {
@@ -120,7 +85,7 @@ drain() {
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   local failed
-  failed="$(sqlite3 "$data/rounds.db" "SELECT count(*) FROM jobs WHERE status <> 'done'")"
+  failed="$(sqlite3 "$data/rounds.db" "SELECT count(*) FROM jobs WHERE kind = 'email' AND status <> 'done'")"
   [ "$failed" = "0" ] || { echo "$failed jobs did not finish as done" >&2; exit 1; }
   echo "$elapsed $peak"
 }
@@ -144,28 +109,11 @@ read -r files_ms files_kb < <(drain "$files")
 report "files (no SMTP, baseline)" "$enqueue_ms" "$files_ms" "$files_kb"
 
 # Through the sink.
-port="$(free_port)"
-if command -v smtp-sink >/dev/null; then
-  sink="postfix smtp-sink"
-  smtp-sink -c "127.0.0.1:$port" 1000 &
-  pids+=("$!")
-else
-  sink="aiosmtpd peer (Python)"
-  python="${TEST_TOOLS_DIR:-$root/target/test-tools}/venv/bin/python"
-  [ -x "$python" ] || { echo "no SMTP sink: install postfix or run tests/setup" >&2; exit 2; }
-  "$python" "$root/tests/tools/smtp_peer.py" >"$work/peer.json" </dev/null &
-  pids+=("$!")
-  for _ in $(seq 50); do [ -s "$work/peer.json" ] && break; sleep 0.1; done
-  port="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["smtp"])' "$work/peer.json")"
-fi
-for _ in $(seq 50); do
-  python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && break
-  sleep 0.1
-done
+start_sink
 smtp="$work/smtp"
 mkdir -p "$smtp"
 enqueue_ms="$(enqueue "$smtp")"
-read -r smtp_ms smtp_kb < <(drain "$smtp" ROUNDS_SMTP_URL="smtp://127.0.0.1:$port?tls=none")
+read -r smtp_ms smtp_kb < <(drain "$smtp" ROUNDS_SMTP_URL="smtp://127.0.0.1:$smtp_port?tls=none")
 report "SMTP ($sink)" "$enqueue_ms" "$smtp_ms" "$smtp_kb"
 python3 -c 'import sys; print(f"SMTP / files throughput: {int(sys.argv[2]) / int(sys.argv[1]):.2f}")' "$smtp_ms" "$files_ms"
 echo "targets (issue 4, 2 cores, a 100,000-subscriber digest): >= 2,000 msg/s, peak RSS <= 150 MB"

@@ -500,6 +500,42 @@ fn mark_sent(conn: &mut DbConnection, id: i64, worker: &str) -> diesel::QueryRes
     })
 }
 
+impl EmailHandler {
+    /// Sends one rendered email for `job` exactly once: bulk mail to a suppressed address
+    /// is dropped unsent; the job is recorded as sent before the server accepts the
+    /// message; a refusal is a bounce or a retry. Other job kinds that render their
+    /// message at send time (newsletters) hand it here.
+    pub async fn deliver(&self, job: &Job, email: &Email) -> Outcome {
+        if email.bulk.is_some() {
+            let to = email.to.clone();
+            match self.db(move |c| is_suppressed(c, &to)).await {
+                Ok(true) => {
+                    return Outcome::Dropped(format!(
+                        "suppressed: mail to {} bounced before",
+                        email.to
+                    ));
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    return Outcome::Retry {
+                        after: Some(self.retry_after(job.attempts)),
+                        error,
+                    };
+                }
+            }
+        }
+        self.send(job, email).await
+    }
+
+    /// A database error or panic as a retry with the usual backoff.
+    pub fn retry(&self, job: &Job, error: String) -> Outcome {
+        Outcome::Retry {
+            after: Some(self.retry_after(job.attempts)),
+            error,
+        }
+    }
+}
+
 impl Handler for EmailHandler {
     fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a> {
         Box::pin(async move {
@@ -507,26 +543,16 @@ impl Handler for EmailHandler {
                 Ok(email) => email,
                 Err(e) => return Outcome::Fail(e),
             };
-            if email.bulk.is_some() {
-                let to = email.to.clone();
-                match self.db(move |c| is_suppressed(c, &to)).await {
-                    Ok(true) => {
-                        return Outcome::Dropped(format!(
-                            "suppressed: mail to {} bounced before",
-                            email.to
-                        ));
-                    }
-                    Ok(false) => {}
-                    Err(error) => {
-                        return Outcome::Retry {
-                            after: Some(self.retry_after(job.attempts)),
-                            error,
-                        };
-                    }
-                }
-            }
-            self.send(job, &email).await
+            self.deliver(job, &email).await
         })
+    }
+}
+
+/// One handler serves both `email` jobs and the newsletter's, so they share the SMTP
+/// pool and the send rate.
+impl Handler for Arc<EmailHandler> {
+    fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a> {
+        self.as_ref().run(job)
     }
 }
 

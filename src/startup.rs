@@ -164,8 +164,9 @@ fn build_runner(
     federation: &crate::federation::Federation,
     wake: Arc<tokio::sync::Notify>,
 ) -> Result<Runner, StartError> {
-    let email =
-        crate::mail::EmailHandler::new(settings, pool.clone()).map_err(StartError::Config)?;
+    let email = Arc::new(
+        crate::mail::EmailHandler::new(settings, pool.clone()).map_err(StartError::Config)?,
+    );
     if let Some(dir) = email.mailer().writes_files() {
         tracing::warn!(
             folder = %dir.display(),
@@ -173,7 +174,15 @@ fn build_runner(
         );
     }
     let mut runner = Runner::new(pool.clone(), settings.job_workers).with_waker(wake);
-    runner.register(crate::mail::EMAIL_JOB, email);
+    runner.register(crate::mail::EMAIL_JOB, email.clone());
+    runner.register(
+        crate::newsletter::sending::EMAIL_JOB,
+        crate::newsletter::sending::EmailLetterHandler::new(
+            pool.clone(),
+            Arc::new(settings.clone()),
+            email,
+        ),
+    );
     runner.register(
         crate::federation::outbox::FEDERATE_JOB,
         crate::federation::outbox::FederateHandler::new(federation.clone()),
@@ -199,7 +208,6 @@ fn build_runner(
         crate::newsletter::sending::FANOUT_JOB,
         crate::newsletter::sending::FanoutHandler {
             pool: pool.clone(),
-            settings: Arc::new(settings.clone()),
             wake: runner.waker(),
         },
     );

@@ -2,30 +2,38 @@
 //!
 //! A post going public queues one `newsletter_fanout` job in the same transaction (see
 //! `publishing::go_live`). That job walks the blog's subscribers in id order, a batch
-//! a transaction: each batch records what every reader in it was sent, queues one
-//! `email` job per reader (idempotency key `newsletter:<send>:<subscriber>`) and moves
-//! the send's cursor on. A crash between batches resumes at the cursor; a crash inside a
+//! a transaction: each batch records what every reader in it was sent, queues one small
+//! `newsletter_email` job per reader (idempotency key `newsletter:<send>:<subscriber>`)
+//! and moves the send's cursor on. Suppressed addresses are left out. A crash between batches resumes at the cursor; a crash inside a
 //! batch rolls it back whole. So 100,000 subscribers never make one giant transaction,
 //! and a `kill -9` loses nothing and sends nothing twice.
 //!
 //! Digests: a `newsletter_digest` job waits for each cadence's next time; when it runs
 //! it opens a send (and a fan-out) per blog, and queues the next one. Both are keyed by
 //! their period, so however many nodes start, each digest is queued once.
+//!
+//! A `newsletter_email` job names only the send and the subscriber: its handler renders
+//! the message when it runs (the posts, replies and counts of a send are loaded once and
+//! kept in memory while the send goes out) and hands it to the mail layer's exactly-once
+//! send. So a 100,000-reader send writes 100,000 rows of a few dozen bytes, not a
+//! gigabyte of rendered mail. A reader who unsubscribed, paused or was erased since the
+//! fan-out is skipped.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::digest::{self, Schedule};
-use super::template::{self, Item, Letter, ReplyItem};
+use super::template::{self, Item, ReplyItem};
 use super::tokens::{Purpose, Signer};
 use super::{Cadence, subscribers};
 use crate::config::Settings;
 use crate::db::schema::{
-    jobs as job_rows, newsletter_received, newsletter_sends, newsletter_subscribers,
-    newsletter_subscriptions, posts,
+    jobs as job_rows, mail_suppressions, newsletter_received, newsletter_sends,
+    newsletter_subscribers, newsletter_subscriptions, posts,
 };
 use crate::db::{DbConnection, Pool, write_tx};
 use crate::domain::blogs::{self, Blog};
@@ -34,13 +42,19 @@ use crate::error::AppError;
 use crate::federation::{moderation, objects};
 use crate::jobs::runner::{Handler, HandlerFuture, Outcome};
 use crate::jobs::{self, Job, NewJob};
-use crate::mail::{Bulk, Email};
+use crate::mail::{Bulk, Email, EmailHandler};
 use crate::on_backend;
 
 /// The job that fans a send out to subscribers.
 pub const FANOUT_JOB: &str = "newsletter_fanout";
 /// The job that opens a digest's sends when its time comes.
 pub const DIGEST_JOB: &str = "newsletter_digest";
+/// The job that renders and sends one reader's email of a send.
+pub const EMAIL_JOB: &str = "newsletter_email";
+/// Why a reader's email was not sent: recorded on the dropped job, and not a bounce.
+const SKIPPED: &str = "skipped";
+/// Sends whose shared part is kept in memory at once.
+const CACHED_SENDS: usize = 8;
 /// Subscribers queued per transaction.
 const BATCH: i64 = 500;
 /// Replies shown under each post in a digest.
@@ -67,6 +81,18 @@ pub struct DigestDue {
     pub period: String,
     /// When it is due (UTC).
     pub due: NaiveDateTime,
+}
+
+/// A `newsletter_email` job's payload: whose email, of which send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Letter {
+    /// The send.
+    pub send: i64,
+    /// The subscriber.
+    pub subscriber: i64,
+    /// For digests: when it was due (names it and bounds its posts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<NaiveDateTime>,
 }
 
 /// A send row: one post or digest of one blog going out.
@@ -284,7 +310,7 @@ impl Context {
     ) -> Email {
         let (preferences_url, unsubscribe_url) = self.links(subscriber_id);
         let host = self.settings.base_url.host_str().unwrap_or("localhost");
-        let letter = Letter {
+        let letter = template::Letter {
             subject: subject.to_owned(),
             instance_name: self.settings.instance_name.clone(),
             blog_name: self.blog.display_name.clone(),
@@ -392,11 +418,7 @@ pub fn test_email(
 }
 
 /// Queues the next batch of a send; false when every subscriber has been queued.
-pub fn fan_out_batch(
-    conn: &mut DbConnection,
-    settings: &Arc<Settings>,
-    fanout: &Fanout,
-) -> Result<bool, AppError> {
+pub fn fan_out_batch(conn: &mut DbConnection, fanout: &Fanout) -> Result<bool, AppError> {
     write_tx(conn, |conn| {
         let send: Send = match newsletter_sends::table
             .find(fanout.send_id)
@@ -407,31 +429,33 @@ pub fn fan_out_batch(
             Some(send) if send.finished_at.is_none() => send,
             _ => return Ok(false),
         };
-        let readers: Vec<(i64, String)> = newsletter_subscriptions::table
+        // Suppressed addresses (bounced, or stopped by an admin) get no job at all.
+        let readers: Vec<i64> = newsletter_subscriptions::table
             .inner_join(newsletter_subscribers::table)
+            .left_join(
+                mail_suppressions::table
+                    .on(mail_suppressions::address.eq(newsletter_subscribers::email)),
+            )
             .filter(newsletter_subscriptions::blog_id.eq(send.blog_id))
             .filter(newsletter_subscriptions::cadence.eq(send.cadence().as_str()))
             .filter(newsletter_subscriptions::status.eq("active"))
             .filter(newsletter_subscribers::status.eq(subscribers::Status::Confirmed.as_str()))
             .filter(newsletter_subscribers::paused.eq(false))
+            .filter(mail_suppressions::suppressed_at.is_null())
             .filter(newsletter_subscriptions::subscriber_id.gt(send.fanout_cursor))
             .order(newsletter_subscriptions::subscriber_id.asc())
             .limit(BATCH)
-            .select((newsletter_subscribers::id, newsletter_subscribers::email))
+            .select(newsletter_subscribers::id)
             .load(conn)?;
-        let Some(last) = readers.last().map(|(id, _)| *id) else {
+        let Some(last) = readers.last().copied() else {
             diesel::update(newsletter_sends::table.find(send.id))
                 .set(newsletter_sends::finished_at.eq(crate::domain::now()))
                 .execute(conn)?;
             return Ok(false);
         };
-        let Some(blog) = blogs::find(conn, send.blog_id)? else {
-            return Ok(false);
-        };
-        let context = Context::load(conn, settings.clone(), blog)?;
         let queued = match send.post_id {
-            Some(post_id) => queue_post(conn, &context, &send, post_id, &readers)?,
-            None => queue_digest_emails(conn, &context, &send, fanout.due, &readers)?,
+            Some(post_id) => queue_post(conn, &send, post_id, &readers)?,
+            None => queue_digest_letters(conn, &send, fanout.due, &readers)?,
         };
         diesel::update(newsletter_sends::table.find(send.id))
             .set((
@@ -463,77 +487,75 @@ fn mark_received(
     Ok(inserted == 1)
 }
 
-fn queue(
-    conn: &mut DbConnection,
-    email: &Email,
-    send_id: i64,
-    subscriber_id: i64,
-) -> QueryResult<bool> {
-    let job = email
-        .job(format!("newsletter:{send_id}:{subscriber_id}"))
-        .map_err(serialization)?;
+fn queue(conn: &mut DbConnection, letter: &Letter) -> QueryResult<bool> {
+    let job = NewJob::new(EMAIL_JOB, letter)
+        .map_err(serialization)?
+        .key(format!("newsletter:{}:{}", letter.send, letter.subscriber));
     jobs::enqueue(conn, &job)
 }
 
-fn queue_post(
-    conn: &mut DbConnection,
-    context: &Context,
-    send: &Send,
-    post_id: i64,
-    readers: &[(i64, String)],
-) -> Result<i64, AppError> {
+/// The post of a post's send, if it is still public.
+fn published_post(conn: &mut DbConnection, post_id: i64) -> QueryResult<Option<Post>> {
     let post: Option<Post> = posts::table
         .find(post_id)
         .select(Post::as_select())
         .first(conn)
         .optional()?;
+    Ok(post.filter(|p| p.status() == Status::Published))
+}
+
+fn queue_post(
+    conn: &mut DbConnection,
+    send: &Send,
+    post_id: i64,
+    readers: &[i64],
+) -> Result<i64, AppError> {
     // Withdrawn before the fan-out reached these readers: they get nothing.
-    let Some(post) = post.filter(|p| p.status() == Status::Published) else {
+    if published_post(conn, post_id)?.is_none() {
         return Ok(0);
-    };
-    let item = post_item(&context.settings, &context.blog, &post, true);
-    let subject = template::post_subject(
-        &context.blog.display_name,
-        post.title.as_deref(),
-        &post.body_markdown,
-    );
+    }
     let mut queued = 0;
-    for (subscriber_id, email) in readers {
-        if !mark_received(conn, *subscriber_id, post.id, send.id)? {
+    for subscriber in readers {
+        if !mark_received(conn, *subscriber, post_id, send.id)? {
             continue;
         }
-        let message = context.email(
-            email,
-            *subscriber_id,
-            &subject,
-            None,
-            vec![item.clone()],
-            Some(send.id),
-        );
-        if queue(conn, &message, send.id, *subscriber_id)? {
+        let letter = Letter {
+            send: send.id,
+            subscriber: *subscriber,
+            due: None,
+        };
+        if queue(conn, &letter)? {
             queued += 1;
         }
     }
     Ok(queued)
 }
 
-/// The posts a digest covers, with their best replies and counts.
-fn digest_items(
+/// The posts a digest of `blog` covers, oldest first.
+fn digest_posts(
     conn: &mut DbConnection,
-    context: &Context,
+    blog_id: i64,
     cadence: Cadence,
     due: NaiveDateTime,
-) -> Result<Vec<(i64, Item)>, AppError> {
+) -> QueryResult<Vec<Post>> {
     let since = due - digest::window(cadence);
-    let found: Vec<Post> = posts::table
-        .filter(posts::blog_id.eq(context.blog.id))
+    posts::table
+        .filter(posts::blog_id.eq(blog_id))
         .filter(posts::status.eq(Status::Published.as_str()))
         .filter(posts::published_at.gt(since))
         .filter(posts::published_at.le(due))
         .order(posts::published_at.asc())
         .limit(DIGEST_POSTS)
         .select(Post::as_select())
-        .load(conn)?;
+        .load(conn)
+}
+
+/// Posts as digest items, with their best replies and counts.
+fn digest_items(
+    conn: &mut DbConnection,
+    context: &Context,
+    found: Vec<Post>,
+) -> Result<Vec<(i64, Item)>, AppError> {
     let mut items = Vec::with_capacity(found.len());
     for post in found {
         // Short updates in full; articles as title, summary and link.
@@ -567,70 +589,181 @@ fn digest_items(
     Ok(items)
 }
 
-fn queue_digest_emails(
+/// Queues a digest for each reader with something new in it, recording which posts
+/// each gets (the email is rendered from that record when it is sent).
+fn queue_digest_letters(
     conn: &mut DbConnection,
-    context: &Context,
     send: &Send,
     due: Option<NaiveDateTime>,
-    readers: &[(i64, String)],
+    readers: &[i64],
 ) -> Result<i64, AppError> {
     let due = due.unwrap_or(send.created_at);
-    let cadence = send.cadence();
-    let items = digest_items(conn, context, cadence, due)?;
-    if items.is_empty() {
+    let post_ids: Vec<i64> = digest_posts(conn, send.blog_id, send.cadence(), due)?
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    if post_ids.is_empty() {
         return Ok(0);
     }
-    let post_ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-    let reader_ids: Vec<i64> = readers.iter().map(|(id, _)| *id).collect();
     let had: Vec<(i64, i64)> = newsletter_received::table
-        .filter(newsletter_received::subscriber_id.eq_any(&reader_ids))
+        .filter(newsletter_received::subscriber_id.eq_any(readers))
         .filter(newsletter_received::post_id.eq_any(&post_ids))
         .select((
             newsletter_received::subscriber_id,
             newsletter_received::post_id,
         ))
         .load(conn)?;
-    let label = match cadence {
-        Cadence::Weekly => "Weekly digest",
-        _ => "Daily digest",
-    };
-    let day = crate::editorial::schedule::format_london(due);
-    let day = day.split(" at ").next().unwrap_or(&day).to_owned();
-    let heading = format!("{label}, {day}");
-    let subject = format!(
-        "{}: {} – {day}",
-        context.blog.display_name,
-        label.to_lowercase()
-    );
     let mut queued = 0;
-    for (subscriber_id, email) in readers {
-        let mine: Vec<Item> = items
+    for subscriber in readers {
+        let mut new = false;
+        for post_id in post_ids
             .iter()
-            .filter(|(post_id, _)| !had.contains(&(*subscriber_id, *post_id)))
-            .map(|(_, item)| item.clone())
-            .collect();
-        if mine.is_empty() {
+            .filter(|p| !had.contains(&(*subscriber, **p)))
+        {
+            new |= mark_received(conn, *subscriber, *post_id, send.id)?;
+        }
+        if !new {
             continue;
         }
-        for (post_id, _) in items
-            .iter()
-            .filter(|(p, _)| !had.contains(&(*subscriber_id, *p)))
-        {
-            mark_received(conn, *subscriber_id, *post_id, send.id)?;
-        }
-        let message = context.email(
-            email,
-            *subscriber_id,
-            &subject,
-            Some(heading.clone()),
-            mine,
-            Some(send.id),
-        );
-        if queue(conn, &message, send.id, *subscriber_id)? {
+        let letter = Letter {
+            send: send.id,
+            subscriber: *subscriber,
+            due: Some(due),
+        };
+        if queue(conn, &letter)? {
             queued += 1;
         }
     }
     Ok(queued)
+}
+
+/// What every reader's email of one send shares, loaded once per send.
+struct Shared {
+    context: Context,
+    subject: String,
+    heading: Option<String>,
+    /// The posts, by id. Empty when a post's send lost its post (withdrawn).
+    items: Vec<(i64, Item)>,
+    digest: bool,
+}
+
+impl Shared {
+    fn load(
+        conn: &mut DbConnection,
+        settings: Arc<Settings>,
+        send: &Send,
+        due: Option<NaiveDateTime>,
+    ) -> Result<Option<Self>, AppError> {
+        let Some(blog) = blogs::find(conn, send.blog_id)? else {
+            return Ok(None);
+        };
+        let context = Context::load(conn, settings, blog)?;
+        if let Some(post_id) = send.post_id {
+            let Some(post) = published_post(conn, post_id)? else {
+                return Ok(Some(Self {
+                    context,
+                    subject: String::new(),
+                    heading: None,
+                    items: Vec::new(),
+                    digest: false,
+                }));
+            };
+            let subject = template::post_subject(
+                &context.blog.display_name,
+                post.title.as_deref(),
+                &post.body_markdown,
+            );
+            let item = post_item(&context.settings, &context.blog, &post, true);
+            return Ok(Some(Self {
+                context,
+                subject,
+                heading: None,
+                items: vec![(post.id, item)],
+                digest: false,
+            }));
+        }
+        let due = due.unwrap_or(send.created_at);
+        let cadence = send.cadence();
+        let found = digest_posts(conn, send.blog_id, cadence, due)?;
+        let items = digest_items(conn, &context, found)?;
+        let label = match cadence {
+            Cadence::Weekly => "Weekly digest",
+            _ => "Daily digest",
+        };
+        let day = crate::editorial::schedule::format_london(due);
+        let day = day.split(" at ").next().unwrap_or(&day).to_owned();
+        let subject = format!(
+            "{}: {} – {day}",
+            context.blog.display_name,
+            label.to_lowercase()
+        );
+        Ok(Some(Self {
+            context,
+            subject,
+            heading: Some(format!("{label}, {day}")),
+            items,
+            digest: true,
+        }))
+    }
+}
+
+/// The email one reader gets from a send, or why they get none.
+fn render_letter(
+    conn: &mut DbConnection,
+    shared: &Shared,
+    send: &Send,
+    subscriber_id: i64,
+) -> Result<Result<Email, String>, AppError> {
+    let reader: Option<(String, String, bool)> = newsletter_subscribers::table
+        .find(subscriber_id)
+        .select((
+            newsletter_subscribers::email,
+            newsletter_subscribers::status,
+            newsletter_subscribers::paused,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((address, status, paused)) = reader else {
+        return Ok(Err(format!("{SKIPPED}: the subscriber was erased")));
+    };
+    let subscribed: i64 = newsletter_subscriptions::table
+        .filter(newsletter_subscriptions::subscriber_id.eq(subscriber_id))
+        .filter(newsletter_subscriptions::blog_id.eq(send.blog_id))
+        .filter(newsletter_subscriptions::status.eq("active"))
+        .count()
+        .get_result(conn)?;
+    if status != subscribers::Status::Confirmed.as_str() || subscribed == 0 {
+        return Ok(Err(format!("{SKIPPED}: unsubscribed since the fan-out")));
+    }
+    if paused {
+        return Ok(Err(format!("{SKIPPED}: paused since the fan-out")));
+    }
+    let items: Vec<Item> = if shared.digest {
+        let mine: Vec<i64> = newsletter_received::table
+            .filter(newsletter_received::subscriber_id.eq(subscriber_id))
+            .filter(newsletter_received::send_id.eq(send.id))
+            .select(newsletter_received::post_id)
+            .load(conn)?;
+        shared
+            .items
+            .iter()
+            .filter(|(id, _)| mine.contains(id))
+            .map(|(_, item)| item.clone())
+            .collect()
+    } else {
+        shared.items.iter().map(|(_, item)| item.clone()).collect()
+    };
+    if items.is_empty() {
+        return Ok(Err(format!("{SKIPPED}: its posts were withdrawn")));
+    }
+    Ok(Ok(shared.context.email(
+        &address,
+        subscriber_id,
+        &shared.subject,
+        shared.heading.clone(),
+        items,
+        Some(send.id),
+    )))
 }
 
 /// Delivery figures for a send, from its email jobs.
@@ -644,19 +777,23 @@ pub struct Figures {
     pub bounced: i64,
     /// Not yet tried.
     pub queued: i64,
+    /// Not sent because the reader unsubscribed, paused or was erased after the fan-out.
+    pub skipped: i64,
 }
 
 /// Counts a send's email jobs by how they went.
 pub fn figures(conn: &mut DbConnection, send_id: i64) -> QueryResult<Figures> {
-    let rows: Vec<(String, i32)> = job_rows::table
-        .filter(job_rows::kind.eq(crate::mail::EMAIL_JOB))
+    // Sends queued before newsletter emails had a kind of their own are `email` jobs.
+    let rows: Vec<(String, i32, Option<String>)> = job_rows::table
+        .filter(job_rows::kind.eq_any([EMAIL_JOB, crate::mail::EMAIL_JOB]))
         .filter(job_rows::idempotency_key.like(format!("newsletter:{send_id}:%")))
-        .select((job_rows::status, job_rows::attempts))
+        .select((job_rows::status, job_rows::attempts, job_rows::last_error))
         .load(conn)?;
     let mut figures = Figures::default();
-    for (status, attempts) in rows {
+    for (status, attempts, error) in rows {
         match status.as_str() {
             "done" => figures.delivered += 1,
+            "dropped" if error.is_some_and(|e| e.starts_with(SKIPPED)) => figures.skipped += 1,
             "dead" | "dropped" => figures.bounced += 1,
             _ if attempts > 0 => figures.deferred += 1,
             _ => figures.queued += 1,
@@ -679,8 +816,6 @@ pub fn recent_sends(conn: &mut DbConnection, blog_id: i64, limit: i64) -> QueryR
 pub struct FanoutHandler {
     /// The database.
     pub pool: Pool,
-    /// Settings (links, sender, tracking).
-    pub settings: Arc<Settings>,
     /// Wakes the email workers after each batch.
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -694,11 +829,10 @@ impl Handler for FanoutHandler {
             };
             loop {
                 let pool = self.pool.clone();
-                let settings = self.settings.clone();
                 let fanout = fanout.clone();
                 let batch = tokio::task::spawn_blocking(move || {
                     let mut conn = pool.get().map_err(|e| e.to_string())?;
-                    fan_out_batch(&mut conn, &settings, &fanout).map_err(|e| e.to_string())
+                    fan_out_batch(&mut conn, &fanout).map_err(|e| e.to_string())
                 })
                 .await;
                 match batch {
@@ -712,6 +846,92 @@ impl Handler for FanoutHandler {
                         };
                     }
                 }
+            }
+        })
+    }
+}
+
+/// Runs `newsletter_email` jobs: renders the reader's email and sends it through the
+/// mail layer (suppression check, exactly-once send, bounces).
+pub struct EmailLetterHandler {
+    pool: Pool,
+    settings: Arc<Settings>,
+    mail: Arc<EmailHandler>,
+    /// Each send's shared part, by send id (a handful of sends at most).
+    shared: Arc<Mutex<HashMap<i64, Arc<Shared>>>>,
+}
+
+impl EmailLetterHandler {
+    /// A handler sending through `mail` (the same one `email` jobs use, so the send rate
+    /// and the SMTP pool are shared).
+    pub fn new(pool: Pool, settings: Arc<Settings>, mail: Arc<EmailHandler>) -> Self {
+        Self {
+            pool,
+            settings,
+            mail,
+            shared: Arc::default(),
+        }
+    }
+}
+
+/// Loads a send and its shared part (from memory when another reader's email of the
+/// same send loaded it), then renders one reader's email.
+fn prepare(
+    conn: &mut DbConnection,
+    settings: &Arc<Settings>,
+    cache: &Mutex<HashMap<i64, Arc<Shared>>>,
+    letter: &Letter,
+) -> Result<Result<Email, String>, AppError> {
+    let Some(send) = newsletter_sends::table
+        .find(letter.send)
+        .select(Send::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(Err(format!("{SKIPPED}: the send is gone")));
+    };
+    let cached = cache.lock().ok().and_then(|c| c.get(&send.id).cloned());
+    let shared = match cached {
+        Some(shared) => shared,
+        None => {
+            let Some(loaded) = Shared::load(conn, settings.clone(), &send, letter.due)? else {
+                return Ok(Err(format!("{SKIPPED}: the blog is gone")));
+            };
+            let loaded = Arc::new(loaded);
+            if let Ok(mut cache) = cache.lock() {
+                if cache.len() >= CACHED_SENDS {
+                    cache.clear();
+                }
+                cache.insert(send.id, loaded.clone());
+            }
+            loaded
+        }
+    };
+    render_letter(conn, &shared, &send, letter.subscriber)
+}
+
+impl Handler for EmailLetterHandler {
+    fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let letter: Letter = match job.payload() {
+                Ok(l) => l,
+                Err(e) => return Outcome::Fail(e),
+            };
+            let (pool, settings, cache) = (
+                self.pool.clone(),
+                self.settings.clone(),
+                self.shared.clone(),
+            );
+            let prepared = tokio::task::spawn_blocking(move || {
+                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                prepare(&mut conn, &settings, &cache, &letter).map_err(|e| e.to_string())
+            })
+            .await;
+            match prepared {
+                Ok(Ok(Ok(email))) => self.mail.deliver(job, &email).await,
+                Ok(Ok(Err(skipped))) => Outcome::Dropped(skipped),
+                Ok(Err(error)) => self.mail.retry(job, error),
+                Err(e) => self.mail.retry(job, e.to_string()),
             }
         })
     }

@@ -494,3 +494,20 @@ pub fn counts(
         ))
         .load(conn)
 }
+
+/// How many of a blog's subscribers no longer get mail because their address is
+/// suppressed, by reason (`hard`, `soft`, `manual`).
+pub fn suppressed_counts(conn: &mut DbConnection, blog_id: i64) -> QueryResult<Vec<(String, i64)>> {
+    use crate::db::schema::mail_suppressions;
+    newsletter_subscriptions::table
+        .inner_join(newsletter_subscribers::table)
+        .inner_join(
+            mail_suppressions::table
+                .on(mail_suppressions::address.eq(newsletter_subscribers::email)),
+        )
+        .filter(newsletter_subscriptions::blog_id.eq(blog_id))
+        .filter(mail_suppressions::suppressed_at.is_not_null())
+        .group_by(mail_suppressions::reason)
+        .select((mail_suppressions::reason, diesel::dsl::count_star()))
+        .load(conn)
+}

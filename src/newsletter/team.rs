@@ -55,7 +55,7 @@ async fn show(
     let search = query.q.clone().unwrap_or_default();
     let blog_id = blog.id;
     let term = search.clone();
-    let (counts, listed, sends) = state
+    let (counts, suppressed, listed, sends) = state
         .db(move |conn| {
             let sends: Vec<(Send, Figures)> = sending::recent_sends(conn, blog_id, 10)?
                 .into_iter()
@@ -66,6 +66,7 @@ async fn show(
                 .collect::<Result<_, _>>()?;
             Ok((
                 subscribers::counts(conn, blog_id)?,
+                subscribers::suppressed_counts(conn, blog_id)?,
                 subscribers::for_blog(conn, blog_id, &term, 200)?,
                 sends,
             ))
@@ -87,6 +88,13 @@ async fn show(
                     && cadence.is_none_or(|want| c == want.as_str())
             })
             .map(|(_, _, _, n)| n)
+            .sum()
+    };
+    let suppressed_by = |reason: &str| -> i64 {
+        suppressed
+            .iter()
+            .filter(|(r, _)| r == reason)
+            .map(|(_, n)| n)
             .sum()
     };
     let base = format!("/dashboard/@{}/subscribers", blog.handle);
@@ -116,6 +124,21 @@ async fn show(
                 }
             }
             p class="nhsuk-body-s" { "Paused subscribers are counted as confirmed; nothing is sent to them while paused." }
+            table class="nhsuk-table" {
+                caption class="nhsuk-table__caption" { "Addresses that no longer get mail" }
+                thead class="nhsuk-table__head" { tr class="nhsuk-table__row" {
+                    th class="nhsuk-table__header" scope="col" { "Why" }
+                    th class="nhsuk-table__header nhsuk-table__header--numeric" scope="col" { "Subscribers" }
+                } }
+                tbody class="nhsuk-table__body" {
+                    @for (reason, label) in [("hard", "Bounced (refused by their mail server)"), ("soft", "Suppressed after repeated deferrals"), ("manual", "Suppressed by an admin")] {
+                        tr class="nhsuk-table__row" {
+                            th class="nhsuk-table__header" scope="row" { (label) }
+                            td class="nhsuk-table__cell nhsuk-table__cell--numeric" data-suppressed=(reason) { (suppressed_by(reason)) }
+                        }
+                    }
+                }
+            }
             h2 { "Find a subscriber" }
             form method="get" action=(base) {
                 (ui::input(Field::text("q", "Email address contains").kind("search"), &search, &[]))

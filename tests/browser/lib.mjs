@@ -166,3 +166,16 @@ export async function checkAccessibility (page, report, name) {
   }
   return results.violations
 }
+
+/**
+ * Opens `path`, expects a 200 and checks it with axe on a desktop and on a phone.
+ */
+export async function checkPage (page, report, path, name) {
+  report.step(name)
+  const response = await page.goto(path)
+  report.equal(response.status(), 200, `status of ${name}`)
+  await checkAccessibility(page, report, name)
+  await page.setViewportSize({ width: 375, height: 740 })
+  await checkAccessibility(page, report, `${name}, on a phone`)
+  await page.setViewportSize({ width: 1280, height: 720 })
+}

@@ -164,3 +164,35 @@ e2e! {
         ]).await;
     }
 }
+
+e2e! {
+    async fn browser_newsletter_pages_pass_axe(app: TestApp) {
+        use rounds::newsletter::Cadence;
+        use rounds::newsletter::subscribers::{self, Requested};
+        use rounds::newsletter::tokens::{Purpose, Signer};
+
+        let jane = app.user("jane", false);
+        let blog = app.blog("ceo", "Jane Smith", &jane);
+        app.publish(&blog, "Winter plan", "Our winter plan.", "");
+        let mut conn = app.conn();
+        let mut request = |email: &str, basis: Option<&str>| {
+            rounds::db::write_tx(&mut conn, |conn| {
+                subscribers::request(conn, email, &[(blog.id, Cadence::EachPost)], chrono::Duration::hours(1), basis)
+            })
+            .expect("request")
+        };
+        let Requested::Confirm(_, confirm) = request("pending@nhs.net", None) else { panic!("no confirmation token") };
+        let Requested::Subscribed(reader) = request("reader@nhs.net", Some("test")) else { panic!("not subscribed") };
+        request("bounced@nhs.net", Some("test"));
+        let mut conn = app.conn();
+        rounds::mail::suppress(&mut conn, "bounced@nhs.net", rounds::mail::suppressions::Reason::Hard, "550").expect("suppress");
+        let signer = Signer::load(&mut conn).expect("signer");
+        run_browser_script(&app, "newsletter.mjs", &[
+            ("username", "jane".to_owned()),
+            ("password", PASSWORD.to_owned()),
+            ("confirm-path", format!("/subscribe/confirm/{confirm}")),
+            ("preferences-path", format!("/newsletter/preferences/{}", signer.token(Purpose::Preferences, reader.id, 0))),
+            ("unsubscribe-path", format!("/newsletter/unsubscribe/{}", signer.token(Purpose::Unsubscribe, reader.id, blog.id))),
+        ]).await;
+    }
+}

@@ -185,6 +185,7 @@ e2e! {
         // Nothing is sent before confirmation.
         app.run_rounds(&["post", "publish", "--blog", "ceo", "--author", "jane", "-"], Some("Before anyone confirmed."));
         settle(&app, sending::FANOUT_JOB).await;
+        settle(&app, sending::EMAIL_JOB).await;
         settle(&app, rounds::mail::EMAIL_JOB).await;
         assert_eq!(inbox.messages().len(), 1, "only the confirmation");
 
@@ -278,6 +279,7 @@ e2e! {
             assert!(Instant::now() < deadline, "fan-out did not finish: {sends:?}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        settle(&app, sending::EMAIL_JOB).await;
         settle(&app, rounds::mail::EMAIL_JOB).await;
         assert_eq!(inbox.messages().len(), before, "nothing after unsubscribing");
 
@@ -339,6 +341,7 @@ e2e! {
         // The next digest has nothing new for this reader: no email.
         sending::open_digest(&mut conn, &schedule, &DigestDue { cadence: Cadence::Daily, period: "test-2".into(), due }).expect("digest");
         settle(&app, sending::FANOUT_JOB).await;
+        settle(&app, sending::EMAIL_JOB).await;
         settle(&app, rounds::mail::EMAIL_JOB).await;
         assert_eq!(inbox.messages().iter().filter(|m| m.header("subject").contains("digest")).count(), 1);
     }
@@ -389,5 +392,93 @@ e2e! {
             .expect("import");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(subscribers::find_by_email(&mut conn, "good@nhs.net").expect("query").is_none());
+    }
+}
+
+e2e! {
+    async fn email_jobs_name_their_reader_and_skip_readers_who_left(app: TestApp) {
+        use diesel::prelude::*;
+        use rounds::db::schema::{jobs, newsletter_sends};
+        let jane = app.user("jane", false);
+        let blog = app.blog("ceo", "Jane Smith", &jane);
+        let inbox = Inbox::of(&app);
+        let mut conn = app.conn();
+        let readers = ["stays@nhs.net", "leaves@nhs.net", "erased@nhs.net", "bounced@nhs.net"];
+        for address in readers {
+            rounds::db::write_tx(&mut conn, |conn| {
+                subscribers::request(conn, address, &[(blog.id, Cadence::EachPost)], chrono::Duration::hours(1), Some("test"))
+            })
+            .expect("subscribed");
+        }
+        rounds::mail::suppress(&mut conn, "bounced@nhs.net", rounds::mail::suppressions::Reason::Hard, "550 no such user").expect("suppress");
+        let post = app.publish(&blog, "Ward rounds", "What I saw on the wards.", "");
+        // As going live does, in its transaction.
+        rounds::db::write_tx(&mut conn, |conn| sending::post_published(conn, &post)).expect("queued");
+        settle(&app, sending::FANOUT_JOB).await;
+        settle(&app, sending::EMAIL_JOB).await;
+
+        // One small job per reader, none for the suppressed address; each rendered in full.
+        let queued: Vec<(Option<String>, String, String)> = jobs::table
+            .filter(jobs::kind.eq(sending::EMAIL_JOB))
+            .order(jobs::id.asc())
+            .select((jobs::idempotency_key, jobs::payload, jobs::status))
+            .load(&mut conn)
+            .expect("jobs");
+        assert_eq!(queued.len(), 3, "{queued:?}");
+        for (key, payload, status) in &queued {
+            assert!(key.as_deref().is_some_and(|k| k.starts_with("newsletter:")), "{key:?}");
+            assert!(payload.len() < 100, "the job names the send and the reader: {payload}");
+            assert_eq!(status, "done");
+        }
+        let mails: Vec<Mail> = inbox.messages().into_iter().filter(|m| m.header("subject").contains("Ward rounds")).collect();
+        let mut to: Vec<String> = mails.iter().map(|m| m.header("to")).collect();
+        to.sort();
+        assert_eq!(to, ["erased@nhs.net", "leaves@nhs.net", "stays@nhs.net"]);
+        for mail in &mails {
+            assert!(mail.part("text/plain").contains("What I saw on the wards."));
+            assert!(mail.part("text/html").contains("What I saw on the wards."));
+            assert!(mail.header("list-unsubscribe").contains("/newsletter/unsubscribe/"));
+        }
+
+        // Readers who unsubscribed or were erased after a fan-out are skipped when their
+        // email's turn comes, and are not counted as bounces.
+        let leaves = subscribers::find_by_email(&mut conn, "leaves@nhs.net").expect("query").expect("found");
+        let erased = subscribers::find_by_email(&mut conn, "erased@nhs.net").expect("query").expect("found");
+        let stays = subscribers::find_by_email(&mut conn, "stays@nhs.net").expect("query").expect("found");
+        subscribers::unsubscribe(&mut conn, leaves.id, None).expect("unsubscribe");
+        subscribers::erase(&mut conn, erased.id).expect("erase");
+        let send: i64 = rounds::db::write_tx(&mut conn, |conn| {
+            diesel::insert_into(newsletter_sends::table)
+                .values((
+                    newsletter_sends::blog_id.eq(blog.id),
+                    newsletter_sends::kind.eq("post"),
+                    newsletter_sends::post_id.eq(Some(post.id)),
+                    newsletter_sends::period.eq("again"),
+                    newsletter_sends::created_at.eq(rounds::domain::now()),
+                    newsletter_sends::finished_at.eq(Some(rounds::domain::now())),
+                ))
+                .execute(conn)?;
+            let send = newsletter_sends::table.filter(newsletter_sends::period.eq("again")).select(newsletter_sends::id).first(conn)?;
+            for subscriber in [stays.id, leaves.id, erased.id] {
+                let letter = sending::Letter { send, subscriber, due: None };
+                let job = rounds::jobs::NewJob::new(sending::EMAIL_JOB, &letter).expect("job").key(format!("newsletter:{send}:{subscriber}"));
+                rounds::jobs::enqueue(conn, &job)?;
+            }
+            Ok::<_, diesel::result::Error>(send)
+        })
+        .expect("send");
+        settle(&app, sending::EMAIL_JOB).await;
+        let figures = sending::figures(&mut conn, send).expect("figures");
+        assert_eq!((figures.delivered, figures.skipped, figures.bounced), (1, 2, 0), "{figures:?}");
+        let to: Vec<String> = inbox.messages().into_iter().filter(|m| m.header("subject").contains("Ward rounds")).map(|m| m.header("to")).collect();
+        assert_eq!(to.iter().filter(|t| *t == "stays@nhs.net").count(), 2);
+        assert_eq!(to.len(), 4, "{to:?}");
+
+        // Editors see the suppressed address on the subscribers page.
+        app.sign_in("jane").await;
+        let (status, page) = app.page("/dashboard/@ceo/subscribers").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page.text("[data-suppressed=hard]"), "1");
+        assert_eq!(page.text("[data-suppressed=soft]"), "0");
     }
 }
