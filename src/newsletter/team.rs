@@ -1,6 +1,6 @@
 //! The editors' tools for a blog's subscribers (owners, editors and admins): counts by
 //! status and cadence, search, remove, CSV import and export, a test send to yourself,
-//! and the last sends with delivered, deferred and bounced counts.
+//! and the last sends with delivered, deferred, bounced and skipped counts.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -172,6 +172,7 @@ async fn show(
                         th class="nhsuk-table__header nhsuk-table__header--numeric" scope="col" { "Deferred" }
                         th class="nhsuk-table__header nhsuk-table__header--numeric" scope="col" { "Bounced" }
                         th class="nhsuk-table__header nhsuk-table__header--numeric" scope="col" { "Waiting" }
+                        th class="nhsuk-table__header nhsuk-table__header--numeric" scope="col" { "Left before sending" }
                         @if state.settings.newsletter_tracking { th class="nhsuk-table__header nhsuk-table__header--numeric" scope="col" { "Opens" } }
                     } }
                     tbody class="nhsuk-table__body" {
@@ -185,6 +186,7 @@ async fn show(
                                 td class="nhsuk-table__cell nhsuk-table__cell--numeric" { (figures.deferred) }
                                 td class="nhsuk-table__cell nhsuk-table__cell--numeric" { (figures.bounced) }
                                 td class="nhsuk-table__cell nhsuk-table__cell--numeric" { (figures.queued) }
+                                td class="nhsuk-table__cell nhsuk-table__cell--numeric" data-figure="skipped" { (figures.skipped) }
                                 @if state.settings.newsletter_tracking { td class="nhsuk-table__cell nhsuk-table__cell--numeric" { (send.opens) } }
                             }
                         }

@@ -480,5 +480,7 @@ e2e! {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(page.text("[data-suppressed=hard]"), "1");
         assert_eq!(page.text("[data-suppressed=soft]"), "0");
+        // And the send's readers who left before their email went.
+        assert!(page.source.contains(r#"data-figure="skipped">2<"#), "{}", page.text("main"));
     }
 }
