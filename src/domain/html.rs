@@ -408,9 +408,17 @@ static MASTODON: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
             "rt",
             "rp",
         ])
-        .add_tag_attributes("a", ["href"])
-        .add_tag_attributes("ol", ["start", "reversed"])
-        .add_tag_attributes("li", ["value"])
+        // Set outright: `empty()` keeps ammonia's default attributes (`lang`, `title`,
+        // `hreflang`), which Mastodon's list does not have.
+        .tag_attributes(
+            [
+                ("a", ["href"].into()),
+                ("ol", ["start", "reversed"].into()),
+                ("li", ["value"].into()),
+            ]
+            .into(),
+        )
+        .generic_attributes(std::collections::HashSet::new())
         .url_schemes(["http", "https", "mailto"].into())
         .link_rel(Some("nofollow noopener noreferrer"))
         .url_relative(ammonia::UrlRelative::PassThrough);
@@ -519,6 +527,20 @@ mod tests {
         assert_eq!(excerpt("short", 10), "short");
         assert_eq!(excerpt("one two three four five", 12), "one two…");
         assert_eq!(plain_text("# Title\n\nSome *text*."), "Title Some text.");
+    }
+
+    #[test]
+    fn mastodon_preview_drops_attributes_mastodon_does_not_keep() {
+        let (html, _) = mastodon_note(
+            r#"<p lang="en" title="t"><a href="https://a.example/" hreflang="en">a</a></p>"#,
+        );
+        assert!(!html.as_str().contains("lang="), "{}", html.as_str());
+        assert!(!html.as_str().contains("title="), "{}", html.as_str());
+        assert!(
+            html.as_str().contains(r#"href="https://a.example/""#),
+            "{}",
+            html.as_str()
+        );
     }
 
     #[test]
