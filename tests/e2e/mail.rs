@@ -22,23 +22,24 @@ e2e! {
         let mut conn = app.conn();
         assert!(rounds::jobs::enqueue(&mut conn, &email.job("invite:1").expect("job")).expect("enqueue"));
         assert!(!rounds::jobs::enqueue(&mut conn, &email.job("invite:1").expect("job")).expect("enqueue"), "once");
-        let folder = app.data_dir.join("mail");
+        // Once the job is recorded as done, its file is whole.
         let deadline = Instant::now() + Duration::from_secs(15);
-        let file = loop {
-            let found = std::fs::read_dir(&folder).ok().and_then(|mut d| d.next()).and_then(Result::ok);
-            if let Some(entry) = found {
-                break entry.path();
-            }
-            assert!(Instant::now() < deadline, "no .eml file appeared in {}", folder.display());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let done = || rounds::jobs::count(&mut app.conn(), rounds::mail::EMAIL_JOB, rounds::jobs::Status::Done).expect("count");
+        while done() == 0 {
+            assert!(Instant::now() < deadline, "the email job was never done");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(done(), 1);
+        let folder = app.data_dir.join("mail");
+        let files: Vec<_> = std::fs::read_dir(&folder).expect("mail folder").filter_map(Result::ok).map(|e| e.path()).collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let file = &files[0];
         assert_eq!(file.extension().and_then(|e| e.to_str()), Some("eml"));
-        let message = std::fs::read_to_string(&file).expect("read");
+        let message = std::fs::read_to_string(file).expect("read");
         assert!(message.contains("To: jane.smith@nhs.net"), "{message}");
         assert!(message.contains("Subject: You are invited to the Jane Smith blog"), "{message}");
         assert!(message.contains("From: \"Test Trust blogs\" <no-reply@127.0.0.1>") || message.contains("From: Test Trust blogs <no-reply@127.0.0.1>"), "{message}");
         assert!(message.contains("multipart/alternative"), "{message}");
-        assert_eq!(rounds::jobs::count(&mut conn, rounds::mail::EMAIL_JOB, rounds::jobs::Status::Done).expect("count"), 1);
     }
 }
 
