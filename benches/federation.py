@@ -219,6 +219,7 @@ async def main():
     print(json.dumps({
         "fanout_servers": SERVERS, "fanout_followers": FOLLOWERS, "fanout_served": served,
         "publish_command_s": round(published_at - start, 3),
+        "fanout_first_s": round(min(first_create.values()) - start, 3) if first_create else None,
         "fanout_s": round(last - start, 3),
         "fanout_after_command_s": round(last - published_at, 3),
         "deliveries_per_s": round(served / (last - start), 1) if served else 0,

@@ -5,6 +5,7 @@
 #   benches/federation.sh                      # builds the release binary first
 #   ROUNDS_BIN=path/to/rounds benches/federation.sh
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test benches/federation.sh
+#   WORKERS=64 benches/federation.sh           # job_workers (default: the server's, 32)
 #
 # Starts `rounds serve` (SQLite, in a temporary folder removed on exit; or, with
 # BENCH_DATABASE_URL, a fresh schema in that PostgreSQL database, dropped on exit) on a
@@ -69,6 +70,7 @@ else
 fi
 export ROUNDS_DATABASE_URL="$database" ROUNDS_DATA_DIR="$work" ROUNDS_BASE_URL="$base"
 export ROUNDS_BIND="127.0.0.1:$port" ROUNDS_LOG_LEVEL=warn ROUNDS_FEDERATION_ALLOW_PRIVATE_ADDRESSES=true
+if [ -n "${WORKERS:-}" ]; then export ROUNDS_JOB_WORKERS="$WORKERS"; fi
 
 "$bin" migrate >/dev/null
 printf '%s' 'a long password here' | "$bin" user add --username jane --email jane@nhs.net --password-stdin >/dev/null

@@ -469,6 +469,8 @@ fn blog_add(settings: &Settings, conn: &mut DbConnection, args: BlogAdd) -> Resu
         blogs::CreateBlogError::Taken(_) => Failure::usage(e.to_string()),
         other => Failure::runtime(other.to_string()),
     })?;
+    crate::federation::keys::blog_keys(conn, blog.id)
+        .map_err(|e| Failure::runtime(format!("the blog's signing key: {e}")))?;
     audit::record(
         conn,
         &audit::Event::new(&Actor::operator(), audit::actions::BLOG_CREATED)

@@ -135,17 +135,17 @@ pub fn http_client(
     Ok(reqwest_middleware::ClientBuilder::new(client).build())
 }
 
-/// An activity as stored in a delivery, for the library's signer.
+/// A stored activity as the library's delivery checks see it: its id and actor. The
+/// body sent is the stored JSON, signed by us, so this serialises to nothing.
 #[derive(Debug, Clone)]
 struct StoredActivity {
     id: Url,
     actor: Url,
-    json: serde_json::Value,
 }
 
 impl Serialize for StoredActivity {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.json.serialize(serializer)
+        serializer.serialize_unit()
     }
 }
 
@@ -189,7 +189,7 @@ struct Signing {
 pub struct DeliverHandler {
     federation: Federation,
     client: reqwest_middleware::ClientWithMiddleware,
-    signers: Mutex<HashMap<Signer, Arc<Signing>>>,
+    signers: Mutex<HashMap<Signer, Arc<tokio::sync::OnceCell<Arc<Signing>>>>>,
     hosts: Mutex<HashMap<String, HostState>>,
 }
 
@@ -204,40 +204,39 @@ impl DeliverHandler {
         }
     }
 
-    /// The signer and its key, loaded once (keys never change).
+    /// The signer and its key, loaded once (keys never change). Deliveries that start
+    /// together wait for one load rather than each reading and checking the key.
     async fn signer(
         &self,
         data: &Data<FederationData>,
         signer: Signer,
     ) -> Result<Arc<Signing>, FederationError> {
-        if let Some(actor) = self
+        let cell = self
             .signers
             .lock()
-            .ok()
-            .and_then(|s| s.get(&signer).cloned())
-        {
-            return Ok(actor);
-        }
+            .map_err(|_| FederationError::Invalid("the signer cache is poisoned".into()))?
+            .entry(signer)
+            .or_default()
+            .clone();
         let settings = data.settings.clone();
-        let actor = data
-            .db(move |conn| {
-                let actor = match signer {
-                    Signer::Instance => keys::instance_actor(conn, &settings)?,
-                    Signer::Blog(id) => {
-                        let blog = blogs::find(conn, id)?.ok_or_else(|| {
-                            FederationError::Invalid(format!("blog {id} is gone"))
-                        })?;
-                        keys::blog_actor(conn, &settings, &blog)?
-                    }
-                };
-                let key = actor.signing_key()?;
-                Ok(Arc::new(Signing { actor, key }))
+        let loaded = cell
+            .get_or_try_init(|| {
+                data.db(move |conn| {
+                    let actor = match signer {
+                        Signer::Instance => keys::instance_actor(conn, &settings)?,
+                        Signer::Blog(id) => {
+                            let blog = blogs::find(conn, id)?.ok_or_else(|| {
+                                FederationError::Invalid(format!("blog {id} is gone"))
+                            })?;
+                            keys::blog_actor(conn, &settings, &blog)?
+                        }
+                    };
+                    let key = actor.signing_key()?;
+                    Ok(Arc::new(Signing { actor, key }))
+                })
             })
             .await?;
-        if let Ok(mut signers) = self.signers.lock() {
-            signers.insert(signer, actor.clone());
-        }
-        Ok(actor)
+        Ok(loaded.clone())
     }
 
     /// How long a server's circuit stays open, if it is.
@@ -305,20 +304,15 @@ impl DeliverHandler {
             Ok(s) => s,
             Err(e) => return Outcome::Fail(e.to_string()),
         };
-        let json: serde_json::Value = match serde_json::from_str(&delivery.activity) {
-            Ok(json) => json,
-            Err(e) => return Outcome::Fail(format!("stored activity is not JSON: {e}")),
-        };
         let Ok(id) = Url::parse(&delivery.activity_id) else {
             return Outcome::Fail(format!("bad activity id {}", delivery.activity_id));
         };
+        // The library decides which inboxes may be sent to: not local ones, nor private
+        // addresses unless they are allowed.
         let activity = StoredActivity {
             id,
             actor: signer.actor.id.clone(),
-            json,
         };
-        // The library decides which inboxes may be sent to: not local ones, nor private
-        // addresses unless they are allowed.
         let allowed =
             match SendActivityTask::prepare(&activity, &signer.actor, vec![inbox.clone()], &data)
                 .await
