@@ -109,6 +109,8 @@ impl Runner {
             return;
         }
         let kinds: Vec<&'static str> = self.handlers.keys().copied().collect();
+        let (finished, outcomes) = tokio::sync::mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record(self.pool.clone(), self.worker.clone(), outcomes));
         let this = Arc::new(self);
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut stopping = *stop.borrow();
@@ -130,11 +132,14 @@ impl Runner {
                         claimed = jobs.len();
                         for job in jobs {
                             let runner = this.clone();
+                            let finished = finished.clone();
                             runner.enter(job.partition_key.as_deref());
                             in_flight.spawn(async move {
-                                let partition = job.partition_key.clone();
-                                runner.run_one(job).await;
-                                runner.leave(partition.as_deref());
+                                let outcome = runner.run_one(&job).await;
+                                runner.leave(job.partition_key.as_deref());
+                                // Fails only once the recorder is gone, after every
+                                // job has finished: never.
+                                let _ = finished.send((job, outcome));
                             });
                         }
                     }
@@ -159,6 +164,10 @@ impl Runner {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        drop(finished);
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "the job recorder failed");
+        }
     }
 
     fn enter(&self, partition: Option<&str>) {
@@ -242,56 +251,101 @@ impl Runner {
         keep
     }
 
-    async fn run_one(&self, job: Job) {
-        let outcome = if job.attempts > job.max_attempts {
+    async fn run_one(&self, job: &Job) -> Outcome {
+        if job.attempts > job.max_attempts {
             // Its worker died mid-job more times than the job may run.
-            Outcome::Fail(format!("gave up after {} attempts", job.max_attempts))
-        } else {
-            match self.handlers.get(job.kind.as_str()) {
-                Some(handler) => handler.run(&job).await,
-                None => Outcome::Fail(format!("no handler for job kind {}", job.kind)),
-            }
-        };
-        let id = job.id;
-        let kind = job.kind.clone();
-        let pool = self.pool.clone();
-        let worker = self.worker.clone();
+            return Outcome::Fail(format!("gave up after {} attempts", job.max_attempts));
+        }
+        match self.handlers.get(job.kind.as_str()) {
+            Some(handler) => handler.run(job).await,
+            None => Outcome::Fail(format!("no handler for job kind {}", job.kind)),
+        }
+    }
+}
+
+/// The most outcomes written in one transaction.
+const RECORD_BATCH: usize = 256;
+
+/// Records finished jobs' outcomes, as many as have finished in one transaction: a
+/// fan-out finishes hundreds of jobs a second, and one write transaction each would
+/// have them queue for SQLite's single writer. Ends when every sender is gone and all
+/// that were sent are written. A job whose outcome is lost (the process dies first)
+/// keeps its lease and runs again when it runs out, as handlers allow.
+async fn record(
+    pool: Pool,
+    worker: String,
+    mut outcomes: tokio::sync::mpsc::UnboundedReceiver<(Job, Outcome)>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let pool = pool.clone();
+        let worker = worker.clone();
+        let finished = std::mem::take(&mut batch);
+        let count = finished.len();
         let recorded = tokio::task::spawn_blocking(move || -> Result<(), String> {
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            // In a write transaction so SQLite writers take turns rather than sleep.
-            let result = crate::db::write_tx(&mut conn, |conn| match &outcome {
-                Outcome::Done => super::complete(conn, id, &worker),
-                Outcome::Retry { error, .. } if job.attempts >= job.max_attempts => {
-                    tracing::warn!(job = id, kind = %job.kind, %error, "job failed for the last time");
-                    super::bury(conn, id, &worker, error)
-                }
-                Outcome::Retry { after, error } => {
-                    let wait = after.unwrap_or_else(|| backoff(job.attempts));
-                    let at = crate::domain::now()
-                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
-                    tracing::info!(job = id, kind = %job.kind, %error, retry_in_secs = wait.as_secs(), "job will be retried");
-                    super::retry_at(conn, id, &worker, at, error)
-                }
-                Outcome::Fail(error) => {
-                    tracing::warn!(job = id, kind = %job.kind, %error, "job dead-lettered");
-                    super::bury(conn, id, &worker, error)
-                }
-                Outcome::Dropped(reason) => {
-                    tracing::info!(job = id, kind = %job.kind, %reason, "job dropped");
-                    super::drop_job(conn, id, &worker, reason)
-                }
+            let all = crate::db::write_tx(&mut conn, |conn| {
+                finished
+                    .iter()
+                    .try_for_each(|(job, outcome)| record_one(conn, &worker, job, outcome))
             });
-            result.map(|_| ()).map_err(|e| e.to_string())
+            if all.is_ok() {
+                return Ok(());
+            }
+            // One bad write must not lose the others: each in a transaction of its own.
+            let mut failed = None;
+            for (job, outcome) in &finished {
+                if let Err(e) =
+                    crate::db::write_tx(&mut conn, |conn| record_one(conn, &worker, job, outcome))
+                {
+                    tracing::error!(job = job.id, kind = %job.kind, error = %e, "could not record job outcome");
+                    failed = Some(e.to_string());
+                }
+            }
+            failed.map_or(Ok(()), Err)
         })
         .await;
         match recorded {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                tracing::error!(job = id, %kind, error = %e, "could not record job outcome")
+                tracing::error!(jobs = count, error = %e, "could not record job outcomes")
             }
-            Err(e) => tracing::error!(job = id, %kind, error = %e, "job outcome task failed"),
+            Err(e) => tracing::error!(jobs = count, error = %e, "job recording task failed"),
         }
     }
+}
+
+/// Writes one job's outcome (only if this worker still holds it).
+fn record_one(
+    conn: &mut crate::db::DbConnection,
+    worker: &str,
+    job: &Job,
+    outcome: &Outcome,
+) -> diesel::QueryResult<()> {
+    let id = job.id;
+    match outcome {
+        Outcome::Done => super::complete(conn, id, worker),
+        Outcome::Retry { error, .. } if job.attempts >= job.max_attempts => {
+            tracing::warn!(job = id, kind = %job.kind, %error, "job failed for the last time");
+            super::bury(conn, id, worker, error)
+        }
+        Outcome::Retry { after, error } => {
+            let wait = after.unwrap_or_else(|| backoff(job.attempts));
+            let at = crate::domain::now()
+                + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+            tracing::info!(job = id, kind = %job.kind, %error, retry_in_secs = wait.as_secs(), "job will be retried");
+            super::retry_at(conn, id, worker, at, error)
+        }
+        Outcome::Fail(error) => {
+            tracing::warn!(job = id, kind = %job.kind, %error, "job dead-lettered");
+            super::bury(conn, id, worker, error)
+        }
+        Outcome::Dropped(reason) => {
+            tracing::info!(job = id, kind = %job.kind, %reason, "job dropped");
+            super::drop_job(conn, id, worker, reason)
+        }
+    }
+    .map(|_| ())
 }
 
 fn hostname() -> String {
