@@ -35,7 +35,7 @@ use crate::config::Settings;
 use crate::db::{DbConnection, Pool};
 use crate::jobs::runner::{Handler, HandlerFuture, Outcome};
 use crate::jobs::{Job, NewJob};
-use smtp::{Security, Sent, SmtpSender, Stage};
+use smtp::{Release, Security, Sent, SmtpSender, Stage, Terminator};
 
 pub use suppressions::{is_suppressed, suppress};
 
@@ -335,6 +335,7 @@ pub struct EmailHandler {
     mailer: Mailer,
     from: Mailbox,
     pool: Pool,
+    sent: Arc<SentLog>,
     dkim: Option<Dkim>,
     limiter: Option<DefaultDirectRateLimiter>,
     retry_seconds: u64,
@@ -348,6 +349,7 @@ impl EmailHandler {
         Ok(Self {
             mailer: Mailer::from_settings(settings)?,
             from: sender(settings)?,
+            sent: Arc::new(SentLog::new(pool.clone())),
             pool,
             dkim: Dkim::from_settings(settings)?,
             limiter: NonZeroU32::new(settings.mail_rate_per_second)
@@ -411,18 +413,9 @@ impl EmailHandler {
                 };
             }
         };
-        let pool = self.pool.clone();
-        let id = job.id;
-        let worker = job.locked_by.clone().unwrap_or_default();
-        let commit = move || {
-            pool.get()
-                .map_err(|e| e.to_string())
-                .and_then(|mut conn| mark_sent(&mut conn, id, &worker).map_err(|e| e.to_string()))
-                .inspect_err(
-                    |e| tracing::warn!(job = id, error = %e, "could not record a message as sent"),
-                )
-                .unwrap_or(false)
-        };
+        let sent = self.sent.clone();
+        let (id, worker) = (job.id, job.locked_by.clone().unwrap_or_default());
+        let commit = move |terminator| sent.record(id, worker, terminator);
         let failure = match sender
             .send(message.envelope(), &message.formatted(), commit)
             .await
@@ -469,34 +462,130 @@ impl EmailHandler {
     }
 }
 
-/// Records a claimed email job as sent, keeping the worker's hold on it so the outcome
-/// the runner records next (done, or a retry or bounce if the server then refuses the
-/// message) still applies. A job in this state is never claimed again, even if the
-/// process dies now. Returns false if the worker lost the job (its lease ran out and
-/// another took it): then the message must not be finished.
+/// Records email jobs as sent, in groups: messages whose final `.` is held at the same
+/// moment are committed in one transaction, whose leader then sends every one of their
+/// terminators straight away (so the window between commit and terminator stays as
+/// narrow as for one message, see [`smtp`]). One transaction a message had every send
+/// queue for SQLite's single writer.
+struct SentLog {
+    pool: Pool,
+    state: std::sync::Mutex<SentState>,
+    turn: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct SentState {
+    /// Waiting for the next commit: job, worker, its held terminator.
+    waiting: Vec<(i64, String, Terminator)>,
+    /// Finished: job, what became of its terminator.
+    released: std::collections::HashMap<i64, Release>,
+    /// A thread is committing a group now.
+    committing: bool,
+}
+
+impl SentLog {
+    fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            state: std::sync::Mutex::new(SentState::default()),
+            turn: std::sync::Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SentState> {
+        // A poisoned lock only means another thread panicked mid-update of plain data.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records job `id` as sent and sends its terminator, or withholds it if the job
+    /// could not be recorded. Blocks (call on a blocking thread) until its group is done:
+    /// the first caller to find no commit running commits everyone waiting.
+    fn record(&self, id: i64, worker: String, terminator: Terminator) -> Release {
+        let mut state = self.state();
+        state.waiting.push((id, worker, terminator));
+        loop {
+            if let Some(release) = state.released.remove(&id) {
+                return release;
+            }
+            if state.committing {
+                state = self.turn.wait(state).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            state.committing = true;
+            let group = std::mem::take(&mut state.waiting);
+            drop(state);
+            let released = self.commit(group);
+            state = self.state();
+            state.released.extend(released);
+            state.committing = false;
+            self.turn.notify_all();
+        }
+    }
+
+    /// One transaction for the group, then each terminator sent or withheld.
+    fn commit(&self, group: Vec<(i64, String, Terminator)>) -> Vec<(i64, Release)> {
+        let marked = self
+            .pool
+            .get()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| {
+                let jobs: Vec<(i64, &str)> =
+                    group.iter().map(|(id, worker, _)| (*id, worker.as_str())).collect();
+                mark_sent(&mut conn, &jobs).map_err(|e| e.to_string())
+            })
+            .inspect_err(|e| {
+                tracing::warn!(messages = group.len(), error = %e, "could not record messages as sent");
+            })
+            .unwrap_or_default();
+        group
+            .into_iter()
+            .map(|(id, _, terminator)| {
+                let release = if marked.contains(&id) {
+                    // The window: from the commit returning to this write.
+                    terminator.send()
+                } else {
+                    terminator.withhold()
+                };
+                (id, release)
+            })
+            .collect()
+    }
+}
+
+/// Records claimed email jobs as sent, keeping each worker's hold on its job so the
+/// outcome the runner records next (done, or a retry or bounce if the server then
+/// refuses the message) still applies. A job in this state is never claimed again, even
+/// if the process dies now. Returns the jobs recorded: one is missing if its worker lost
+/// it (its lease ran out and another took it), and then its message must not be finished.
 ///
-/// An explicit transaction, not a lone UPDATE: PostgreSQL finishes a statement it has
+/// An explicit transaction, not lone UPDATEs: PostgreSQL finishes a statement it has
 /// received even if the client has died meanwhile (say while the statement waited for a
 /// lock), and a lone UPDATE would then commit for a message whose final `.` was never
 /// sent. In a transaction, the client's death before it sends COMMIT rolls it back.
-fn mark_sent(conn: &mut DbConnection, id: i64, worker: &str) -> diesel::QueryResult<bool> {
+fn mark_sent(conn: &mut DbConnection, jobs: &[(i64, &str)]) -> diesel::QueryResult<Vec<i64>> {
     use crate::db::schema::jobs;
     use diesel::prelude::*;
     let now = crate::domain::now();
     crate::db::write_tx(conn, |c| {
-        let updated = diesel::update(
-            jobs::table
-                .filter(jobs::id.eq(id))
-                .filter(jobs::locked_by.eq(worker))
-                .filter(jobs::status.eq(crate::jobs::Status::Running.as_str())),
-        )
-        .set((
-            jobs::status.eq(crate::jobs::Status::Done.as_str()),
-            jobs::finished_at.eq(now),
-            jobs::updated_at.eq(now),
-        ))
-        .execute(c)?;
-        Ok(updated == 1)
+        let mut marked = Vec::new();
+        for &(id, worker) in jobs {
+            let updated = diesel::update(
+                jobs::table
+                    .filter(jobs::id.eq(id))
+                    .filter(jobs::locked_by.eq(worker))
+                    .filter(jobs::status.eq(crate::jobs::Status::Running.as_str())),
+            )
+            .set((
+                jobs::status.eq(crate::jobs::Status::Done.as_str()),
+                jobs::finished_at.eq(now),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(c)?;
+            if updated == 1 {
+                marked.push(id);
+            }
+        }
+        Ok(marked)
     })
 }
 

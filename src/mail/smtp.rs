@@ -155,11 +155,12 @@ impl SmtpSender {
     }
 
     /// Sends `message` to the envelope's recipients. `commit` runs (on a blocking thread)
-    /// when the server has everything but the final `.`; it returns whether the job was
-    /// recorded as sent. Only then is the `.` written.
+    /// when the server has everything but the final `.`, held in the [`Terminator`] it is
+    /// given: it records the job as sent and then sends the terminator, or withholds it
+    /// if the job could not be recorded.
     pub async fn send<F>(&self, envelope: &Envelope, message: &[u8], commit: F) -> Sent
     where
-        F: FnOnce() -> bool + Send + 'static,
+        F: FnOnce(Terminator) -> Release + Send + 'static,
     {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let reused = idle.is_some();
@@ -318,7 +319,7 @@ async fn finish<F>(
     timeout: Duration,
 ) -> (Result<(), Failure>, bool)
 where
-    F: FnOnce() -> bool + Send + 'static,
+    F: FnOnce(Terminator) -> Release + Send + 'static,
 {
     let gate = connection.gate.clone();
     let smtp = &mut connection.smtp;
@@ -357,18 +358,10 @@ where
         }
         Ok(Ok(())) => {}
     }
-    let releaser = gate.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        if commit() {
-            // The window: from the commit returning to this write (see the module docs).
-            releaser.release()
-        } else {
-            releaser.poison();
-            Release::NotCommitted
-        }
-    })
-    .await
-    .unwrap_or(Release::NotCommitted);
+    let terminator = Terminator(gate.clone());
+    let outcome = tokio::task::spawn_blocking(move || commit(terminator))
+        .await
+        .unwrap_or(Release::NotCommitted);
     match outcome {
         Release::NotCommitted => {
             gate.poison();
@@ -452,7 +445,28 @@ struct Shared {
     held: Notify,
 }
 
-enum Release {
+/// The held end of a message (its final `.`), handed to the commit: sent once the job is
+/// recorded as sent, or withheld for good. Dropped unused, it is never sent either (the
+/// connection is aborted).
+pub struct Terminator(Arc<Shared>);
+
+impl Terminator {
+    /// Writes the terminator now, from the calling thread. Call straight after the
+    /// commit: the time between the two is the window the module docs describe.
+    pub fn send(self) -> Release {
+        self.0.release()
+    }
+
+    /// Never sends it: the job could not be recorded as sent.
+    pub fn withhold(self) -> Release {
+        self.0.poison();
+        Release::NotCommitted
+    }
+}
+
+/// What became of a [`Terminator`].
+#[derive(Debug)]
+pub enum Release {
     /// Every held byte is in the socket buffer (or queued for the next flush).
     Written,
     /// The socket failed: the terminator never left.
