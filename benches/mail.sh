@@ -9,7 +9,7 @@
 #   benches/mail.sh                      # builds the release binary first
 #   ROUNDS_BIN=path/to/rounds benches/mail.sh
 #
-# Knobs (environment): MESSAGES (20000), WORKERS (job_workers, 16), RATE
+# Knobs (environment): MESSAGES (20000), WORKERS (job_workers, 32), RATE
 # (mail_rate_per_second, 0 = unlimited). The SMTP sink: see benches/lib.sh.
 #
 # Prints figures, asserts nothing: run on purpose, not in CI. Everything lives in a
@@ -19,7 +19,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 messages="${MESSAGES:-20000}"
-workers="${WORKERS:-16}"
+workers="${WORKERS:-32}"
 rate="${RATE:-0}"
 
 source "$root/benches/lib.sh"

@@ -10,14 +10,14 @@
 #   benches/newsletter.sh                      # builds the release binary first
 #   ROUNDS_BIN=path/to/rounds benches/newsletter.sh
 #
-# Knobs (environment): SUBSCRIBERS (100000), WORKERS (job_workers, 16).
+# Knobs (environment): SUBSCRIBERS (100000), WORKERS (job_workers, 32).
 # Prints figures, asserts nothing: run on purpose, not in CI. Compare with benches/mail.sh
 # from the same session (plain, pre-rendered email jobs through the same sink).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 subscribers="${SUBSCRIBERS:-100000}"
-workers="${WORKERS:-16}"
+workers="${WORKERS:-32}"
 source "$root/benches/lib.sh"
 
 port="$(free_port)"

@@ -163,7 +163,7 @@ impl Default for Settings {
             dkim_key_file: PathBuf::new(),
             dkim_selector: String::new(),
             dkim_domain: String::new(),
-            job_workers: 16,
+            job_workers: 32,
             federation_allow_private_addresses: false,
             autosave_seconds: 5,
             presence_seconds: 10,
