@@ -26,37 +26,11 @@ duration="${DURATION:-10s}"
 connections="${CONNECTIONS:-50}"
 threads="${THREADS:-2}"
 
-for tool in wrk curl python3; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "benches/http.sh needs $tool. On Debian or Ubuntu: apt-get install $tool" >&2
-    exit 2
-  fi
-done
-
-if [ -n "${ROUNDS_BIN:-}" ]; then
-  bin="$ROUNDS_BIN"
-else
-  echo "building the release binary (cargo build --release)..." >&2
-  cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin rounds
-  bin="$root/target/release/rounds"
-fi
-[ -x "$bin" ] || { echo "no rounds binary at $bin" >&2; exit 2; }
-
-work="$(mktemp -d -t rounds-bench-XXXXXX)"
+needs="wrk curl"
+# shellcheck source=benches/lib.sh
+source "$root/benches/lib.sh"
 server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Settings come only from here: none of the caller's ROUNDS_* leak in.
-while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^ROUNDS_' || true)
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 base="http://127.0.0.1:$port"
 export ROUNDS_DATA_DIR="$work/data"
 export ROUNDS_BIND="127.0.0.1:$port"
@@ -111,6 +85,7 @@ post_path="${post_url#"$base"}"
 start="$(now_ms)"
 "$bin" serve >"$work/server.log" 2>&1 &
 server_pid=$!
+pids+=("$server_pid")
 first_ms=""
 for _ in $(seq 1 2000); do
   if curl -fs -o /dev/null "$base/healthz"; then

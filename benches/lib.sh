@@ -1,13 +1,15 @@
-# Shared by the benchmarks that send mail (benches/mail.sh, benches/newsletter.sh):
-# the release binary, a work folder and process clean-up, and an SMTP sink on loopback.
-# Source it after setting `root`; it sets `bin`, `work` and `pids`.
+# Shared by the benchmarks (benches/http.sh, benches/mail.sh, benches/newsletter.sh): the
+# release binary, a work folder and process clean-up (add a started process's pid to
+# `pids`), and an SMTP sink on loopback for the mail ones. Source it after setting `root`
+# and `needs` (the tools the caller needs besides python3); it sets `bin`, `work` and
+# `pids`.
 #
 # The sink is postfix's `smtp-sink` if it is on the PATH (Debian: apt-get install
 # postfix; started here on 127.0.0.1 only), else the aiosmtpd peer of the tests
 # (target/test-tools/venv, made by tests/setup), which is Python and so the slower party:
 # the figure is then the sink's as much as ours.
 
-for tool in python3 sqlite3; do
+for tool in python3 ${needs:-}; do
   if ! command -v "$tool" >/dev/null; then
     echo "$0 needs $tool. On Debian or Ubuntu: apt-get install $tool" >&2
     exit 2

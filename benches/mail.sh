@@ -22,6 +22,7 @@ messages="${MESSAGES:-20000}"
 workers="${WORKERS:-32}"
 rate="${RATE:-0}"
 
+needs="sqlite3"
 source "$root/benches/lib.sh"
 
 export ROUNDS_LOG_LEVEL=warn

@@ -18,6 +18,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 subscribers="${SUBSCRIBERS:-100000}"
 workers="${WORKERS:-32}"
+needs="sqlite3"
 source "$root/benches/lib.sh"
 
 port="$(free_port)"
