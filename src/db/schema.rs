@@ -192,6 +192,7 @@ diesel::table! {
         edited_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        visibility -> Text,
     }
 }
 

@@ -498,6 +498,23 @@ pub fn find_by_slug(
         .optional()
 }
 
+/// The post with this slug on the blog with this handle, with its blog: one query.
+pub fn find_with_blog(
+    conn: &mut DbConnection,
+    handle: &str,
+    slug: &str,
+) -> QueryResult<Option<(crate::domain::blogs::Blog, Post)>> {
+    use crate::db::schema::blogs;
+
+    posts::table
+        .inner_join(blogs::table)
+        .filter(blogs::handle.eq(handle.to_ascii_lowercase()))
+        .filter(posts::slug.eq(slug))
+        .select((crate::domain::blogs::Blog::as_select(), Post::as_select()))
+        .first(conn)
+        .optional()
+}
+
 /// Which published posts a listing shows.
 #[derive(Debug, Clone, Default)]
 pub struct Listing<'a> {

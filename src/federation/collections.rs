@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::discovery::{activity_json, gone_json};
 use super::keys::url;
-use super::moderation::{self, ReplyStatus};
+use super::moderation;
 use super::objects;
 use super::outbox;
 use super::protocol;
@@ -222,7 +222,7 @@ async fn post_collection(
                 "replies" => {
                     let ids: Vec<String> = replies::table
                         .filter(replies::post_id.eq(post.id))
-                        .filter(replies::status.eq(ReplyStatus::Approved.as_str()))
+                        .filter(moderation::shown_replies())
                         .order(replies::published_at.asc())
                         .select(replies::ap_id)
                         .load(conn)?;
@@ -280,7 +280,7 @@ async fn answer(
             Ok((answer, parent_author))
         })
         .await?;
-    if answer.status() != ReplyStatus::Approved {
+    if !answer.is_shown() {
         let id = url::Url::parse(&answer.ap_id).map_err(|_| AppError::NotFound)?;
         return gone_json(id);
     }

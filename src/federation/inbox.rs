@@ -9,13 +9,15 @@
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
+use std::sync::Arc;
+
 use chrono::Utc;
 use serde_json::Value;
 use url::Url;
 
 use super::actors::{self, RemoteActor, RemotePerson, first_url, urls};
 use super::moderation::{
-    self, BlockSeverity, FollowStatus, ReactionKind, ReplyPolicy, ReplyStatus,
+    self, BlockSeverity, FollowStatus, ReactionKind, ReplyPolicy, ReplyStatus, Visibility,
 };
 use super::signatures::{self, SignedRequest};
 use super::{Data, FederationError, host_of, objects, outbox};
@@ -119,7 +121,6 @@ async fn receive(
     body: &[u8],
     inbox_handle: Option<String>,
 ) -> Result<(), Refusal> {
-    let data = state.federation.to_request_data();
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let claim = signatures::parse(
         &SignedRequest {
@@ -134,106 +135,232 @@ async fn receive(
     .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
     let key_url = Url::parse(&claim.key_id)
         .map_err(|_| Refusal::Unauthorized("keyId is not a URL".into()))?;
-    let host = host_of(&key_url);
-    // The block and the stored signer in one trip to the database.
-    let (block, stored) = {
-        let host = host.clone();
-        let key_id = claim.key_id.clone();
-        data.db(move |conn| {
-            Ok((
-                moderation::domain_block_for(conn, &host)?,
-                actors::find_by_key_id(conn, &key_id)?,
-            ))
+    // Read now, but only reported once the signature holds: an unsigned body earns a 401
+    // whatever it contains.
+    let activity = serde_json::from_slice::<Value>(body)
+        .map_err(|e| format!("not JSON: {e}"))
+        .map(Arc::new);
+    let incoming = Arc::new(Incoming {
+        settings: state.settings.clone(),
+        claim,
+        host: host_of(&key_url),
+        inbox_handle,
+    });
+
+    // Most activities come from an account we know: one trip to the database checks the
+    // server's block, verifies the signature with the stored key and handles the activity.
+    let first = {
+        let incoming = incoming.clone();
+        let activity = activity.clone();
+        with_connection(state, move |conn| {
+            let block = moderation::domain_block_for(conn, &incoming.host)?;
+            if block == Some(BlockSeverity::Reject) {
+                return Err(Refusal::Forbidden(format!("{} is blocked", incoming.host)));
+            }
+            let signer = match actors::find_by_key_id(conn, &incoming.claim.key_id)? {
+                Some(signer) if incoming.verifies(&signer) => signer,
+                stale => return Ok(Step::FetchSigner { stale, block }),
+            };
+            let activity = activity.map_err(Refusal::BadRequest)?;
+            if activity_type(&activity) == "Move" {
+                return Ok(Step::FetchMoveTarget { signer, block });
+            }
+            incoming.accept(conn, &signer, block, &activity, None)?;
+            Ok(Step::Done)
         })
         .await?
     };
-    if block == Some(BlockSeverity::Reject) {
-        return Err(Refusal::Forbidden(format!("{host} is blocked")));
-    }
-    let signer = match stored {
-        Some(actor) => actor,
-        None => fetch_signer(&data, &claim.key_id, &key_url).await?,
-    };
-    let verified = claim.verify(signer.row.public_key_pem.as_deref().unwrap_or(""));
-    let signer = match verified {
-        Ok(()) => signer,
-        Err(_) => {
-            // The key may have changed since we stored it: fetch the actor once more.
-            let fresh = actors::refetch(&signer.url, &data)
-                .await
-                .map_err(|e| Refusal::Unauthorized(format!("cannot refresh the signer: {e}")))?;
-            claim
-                .verify(fresh.row.public_key_pem.as_deref().unwrap_or(""))
-                .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
-            fresh
+    let (signer, block) = match first {
+        Step::Done => {
+            if let Ok(activity) = &activity {
+                wake_after(state, activity);
+            }
+            return Ok(());
         }
+        Step::FetchSigner { stale, block } => {
+            (verified_signer(state, &incoming, stale).await?, block)
+        }
+        Step::FetchMoveTarget { signer, block } => (signer, block),
     };
-    let activity: Value =
-        serde_json::from_slice(body).map_err(|e| Refusal::BadRequest(format!("not JSON: {e}")))?;
-    let actor = activity
-        .get("actor")
-        .and_then(first_url)
-        .ok_or_else(|| Refusal::BadRequest("no actor".into()))?;
-    if actor != signer.ap_id {
-        return Err(Refusal::Unauthorized(
-            "the activity's actor did not sign it".into(),
-        ));
-    }
-    let id = activity
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Refusal::BadRequest("no id".into()))?
-        .to_owned();
-    let kind = activity
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let queues_jobs = kind == "Follow";
+    let activity = activity.map_err(Refusal::BadRequest)?;
     // Work that needs the network happens before the transaction.
-    let moved_to = if kind == "Move" {
-        Some(move_target(&data, &signer, &activity).await?)
+    let moved_to = if activity_type(&activity) == "Move" {
+        Some(move_target(&state.federation.to_request_data(), &signer, &activity).await?)
     } else {
         None
     };
-    let settings = state.settings.clone();
-    let inbox_blog = match inbox_handle {
-        Some(handle) => {
-            let handle = crate::domain::names::Handle::parse(&handle)
-                .map_err(|_| Refusal::NotFound("no such inbox".into()))?;
-            Some(
-                data.db(move |conn| Ok(blogs::find_by_handle(conn, handle.as_str())?))
-                    .await?
-                    .ok_or_else(|| Refusal::NotFound("no such inbox".into()))?,
-            )
+    {
+        let activity = activity.clone();
+        with_connection(state, move |conn| {
+            incoming.accept(conn, &signer, block, &activity, moved_to.as_ref())
+        })
+        .await?;
+    }
+    wake_after(state, &activity);
+    Ok(())
+}
+
+/// How far the inbox's first trip to the database got.
+enum Step {
+    /// Handled (or refused) in that one trip.
+    Done,
+    /// The signer's key must be fetched: we have not stored it, or the stored one no
+    /// longer verifies.
+    FetchSigner {
+        stale: Option<RemoteActor>,
+        block: Option<BlockSeverity>,
+    },
+    /// Verified, but a Move's new account must be fetched first.
+    FetchMoveTarget {
+        signer: RemoteActor,
+        block: Option<BlockSeverity>,
+    },
+}
+
+/// A received request whose signature is well formed, short of its key.
+struct Incoming {
+    settings: Arc<Settings>,
+    claim: signatures::Claim,
+    /// The signer's server: the key's host (and port).
+    host: String,
+    /// The blog whose own inbox received it (none for the shared inbox).
+    inbox_handle: Option<String>,
+}
+
+impl Incoming {
+    fn verifies(&self, signer: &RemoteActor) -> bool {
+        self.claim
+            .verify(signer.row.public_key_pem.as_deref().unwrap_or(""))
+            .is_ok()
+    }
+
+    /// Handles a verified activity in one transaction with the record of its id.
+    fn accept(
+        &self,
+        conn: &mut DbConnection,
+        signer: &RemoteActor,
+        block: Option<BlockSeverity>,
+        activity: &Value,
+        moved_to: Option<&RemoteActor>,
+    ) -> Result<(), Refusal> {
+        let actor = activity
+            .get("actor")
+            .and_then(first_url)
+            .ok_or_else(|| Refusal::BadRequest("no actor".into()))?;
+        if actor != signer.ap_id {
+            return Err(Refusal::Unauthorized(
+                "the activity's actor did not sign it".into(),
+            ));
         }
-        None => None,
-    };
-    let pool = state.pool.clone();
-    let outcome = tokio::task::spawn_blocking(move || -> Result<(), Refusal> {
-        let mut conn = pool.get().map_err(FederationError::from)?;
-        write_tx(&mut conn, |conn| {
-            if !moderation::first_receipt(conn, &id)? {
+        let id = activity
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Refusal::BadRequest("no id".into()))?;
+        // Ids are recorded so a redelivery is a no-op: one server must not be able to
+        // take another's ids (and so have the real activity dropped as a redelivery).
+        if Url::parse(id).ok().map(|u| host_of(&u)).as_deref() != Some(signer.domain.as_str()) {
+            return Err(Refusal::BadRequest(
+                "the activity's id is not on its actor's server".into(),
+            ));
+        }
+        let inbox_blog = match &self.inbox_handle {
+            Some(handle) => {
+                let handle = crate::domain::names::Handle::parse(handle)
+                    .map_err(|_| Refusal::NotFound("no such inbox".into()))?;
+                Some(
+                    blogs::find_by_handle(conn, handle.as_str())?
+                        .ok_or_else(|| Refusal::NotFound("no such inbox".into()))?,
+                )
+            }
+            None => None,
+        };
+        // The block on the signer's account's server: the one on the key's server unless
+        // the key is kept elsewhere.
+        let block = if signer.domain == self.host {
+            block
+        } else {
+            worse(block, moderation::domain_block_for(conn, &signer.domain)?)
+        };
+        write_tx(conn, |conn| {
+            if !moderation::first_receipt(conn, id)? {
                 // A redelivery: already handled.
                 return Ok(());
             }
             let context = Context {
-                settings: &settings,
-                signer: &signer,
+                settings: &self.settings,
+                signer,
                 inbox_blog: inbox_blog.as_ref(),
                 block,
             };
-            handle(conn, &context, &kind, &activity, moved_to.as_ref())
+            handle(conn, &context, activity_type(activity), activity, moved_to)
         })
+    }
+}
+
+fn worse(a: Option<BlockSeverity>, b: Option<BlockSeverity>) -> Option<BlockSeverity> {
+    if a == Some(BlockSeverity::Reject) || b == Some(BlockSeverity::Reject) {
+        Some(BlockSeverity::Reject)
+    } else {
+        a.or(b)
+    }
+}
+
+/// Runs inbox work on the blocking pool once a database permit is free.
+async fn with_connection<T, F>(state: &AppState, work: F) -> Result<T, Refusal>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, Refusal> + Send + 'static,
+{
+    let _slot = state
+        .db_slots
+        .acquire()
+        .await
+        .map_err(|_| FederationError::Invalid("database permits closed".into()))?;
+    let pool = state.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(FederationError::from)?;
+        work(&mut conn)
     })
     .await
-    .map_err(FederationError::from)?;
-    // Only a Follow queues work (its Accept or Reject); waking the workers for every
-    // reply would have them look for jobs, a write transaction, once per reply.
-    if outcome.is_ok() && queues_jobs {
+    .map_err(FederationError::from)?
+}
+
+fn activity_type(activity: &Value) -> &str {
+    activity.get("type").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Only a Follow queues work (its Accept or Reject); waking the workers for every reply
+/// would have them look for jobs, a write transaction, once per reply.
+fn wake_after(state: &AppState, activity: &Value) {
+    if activity_type(activity) == "Follow" {
         state.jobs_wake.notify_one();
     }
-    outcome
+}
+
+/// The signer, fetched (signed) because we have not stored it or its stored key no
+/// longer verifies, and its signature checked with the fetched key.
+async fn verified_signer(
+    state: &AppState,
+    incoming: &Incoming,
+    stale: Option<RemoteActor>,
+) -> Result<RemoteActor, Refusal> {
+    let data = state.federation.to_request_data();
+    let signer = match stale {
+        // The key may have changed since we stored it: fetch the actor once more.
+        Some(stale) => actors::refetch(&stale.url, &data)
+            .await
+            .map_err(|e| Refusal::Unauthorized(format!("cannot refresh the signer: {e}")))?,
+        None => {
+            let key_url = Url::parse(&incoming.claim.key_id)
+                .map_err(|_| Refusal::Unauthorized("keyId is not a URL".into()))?;
+            fetch_signer(&data, &incoming.claim.key_id, &key_url).await?
+        }
+    };
+    incoming
+        .claim
+        .verify(signer.row.public_key_pem.as_deref().unwrap_or(""))
+        .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
+    Ok(signer)
 }
 
 /// A signing account we have not stored: fetched (signed) by the key's actor URL.
@@ -362,7 +489,7 @@ fn follow(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result
         .and_then(Value::as_str)
         .unwrap_or_default();
     let signer = cx.signer;
-    if moderation::is_blocked(conn, Some(blog.id), signer)? {
+    if moderation::is_blocked(conn, Some(blog.id), signer, cx.block)? {
         outbox::answer_follow(
             conn,
             cx.settings,
@@ -411,7 +538,8 @@ fn undo(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(
             moderation::remove_reaction(conn, &inner_id, cx.signer.row.id)?;
         }
         _ => {
-            // Servers often undo by id alone: try the reactions they made.
+            // Servers often undo by id alone: try the follows and reactions they made.
+            moderation::remove_follow_by_id(conn, &inner_id, cx.signer.row.id)?;
             moderation::remove_reaction(conn, &inner_id, cx.signer.row.id)?;
         }
     }
@@ -473,6 +601,13 @@ fn note_html(object: &Value) -> Result<SafeHtml, Refusal> {
     Ok(SafeHtml::from_remote(content))
 }
 
+fn is_sensitive(object: &Value) -> bool {
+    object
+        .get("sensitive")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
 fn text_field(object: &Value, name: &str, max: usize) -> Option<String> {
     object
         .get(name)
@@ -497,13 +632,15 @@ fn published(object: &Value) -> chrono::NaiveDateTime {
         .unwrap_or_else(crate::domain::now)
 }
 
-/// The status a new reply from this account gets on this blog.
+/// The status a new reply from this account gets on this blog. A private one waits for
+/// a moderator, who can answer it but never show it.
 fn status_for(
     conn: &mut DbConnection,
     cx: &Context<'_>,
     blog: &Blog,
+    visibility: Visibility,
 ) -> Result<ReplyStatus, Refusal> {
-    if cx.block == Some(BlockSeverity::Hold) {
+    if cx.block == Some(BlockSeverity::Hold) || !visibility.is_shown() {
         return Ok(ReplyStatus::Held);
     }
     Ok(
@@ -525,6 +662,8 @@ fn status_for(
 struct Target {
     blog: Blog,
     post_id: Option<i64>,
+    /// The post takes no more replies.
+    replies_closed: bool,
     parent_id: Option<i64>,
     in_reply_to: String,
 }
@@ -540,6 +679,7 @@ fn target_of(
             return Ok(Some(Target {
                 blog,
                 post_id: Some(post.id),
+                replies_closed: post.replies_closed,
                 parent_id: None,
                 in_reply_to,
             }));
@@ -547,9 +687,14 @@ fn target_of(
         if let Some(parent) = moderation::reply_by_ap_id(conn, &in_reply_to)? {
             let blog = blogs::find(conn, parent.blog_id)?
                 .ok_or_else(|| Refusal::NotFound("the blog is gone".into()))?;
+            let replies_closed = match parent.post_id {
+                Some(id) => crate::domain::posts::find(conn, id)?.is_some_and(|p| p.replies_closed),
+                None => false,
+            };
             return Ok(Some(Target {
                 blog,
                 post_id: parent.post_id,
+                replies_closed,
                 parent_id: Some(parent.id),
                 in_reply_to,
             }));
@@ -583,6 +728,7 @@ fn target_of(
             return Ok(Some(Target {
                 blog,
                 post_id: None,
+                replies_closed: false,
                 parent_id: None,
                 in_reply_to,
             }));
@@ -598,6 +744,7 @@ fn create_note(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> R
     let Some(Target {
         blog,
         post_id,
+        replies_closed,
         parent_id,
         in_reply_to,
     }) = target_of(conn, cx, note.object)?
@@ -605,19 +752,17 @@ fn create_note(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> R
         // Not for us: a post that reached the shared inbox through a follower's server.
         return Ok(());
     };
-    if moderation::is_blocked(conn, Some(blog.id), cx.signer)? {
+    if moderation::is_blocked(conn, Some(blog.id), cx.signer, cx.block)? {
         return Ok(());
     }
-    if let Some(post_id) = post_id {
-        let post = crate::domain::posts::find(conn, post_id)?;
-        if post.as_ref().is_some_and(|p| p.replies_closed) {
-            return Ok(());
-        }
+    if replies_closed {
+        return Ok(());
     }
-    let status = status_for(conn, cx, &blog)?;
+    let visibility = Visibility::of(note.object);
+    let status = status_for(conn, cx, &blog, visibility)?;
     let content = note_html(note.object)?;
     let summary = text_field(note.object, "summary", 500);
-    let url = note.object.get("url").and_then(first_url);
+    let url = page_url(note.object, &note.id);
     moderation::insert_reply(
         conn,
         &moderation::NewReply {
@@ -630,16 +775,23 @@ fn create_note(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> R
             url: url.as_deref(),
             content_html: content,
             summary: summary.as_deref(),
-            sensitive: note
-                .object
-                .get("sensitive")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            sensitive: is_sensitive(note.object),
             status,
+            visibility,
             published_at: published(note.object),
         },
     )?;
     Ok(())
+}
+
+/// The note's page on its own server, for the "see it there" link: an http(s) URL on
+/// the same server as the note, or none (a `javascript:` URL or a page elsewhere would
+/// put words in its author's mouth).
+fn page_url(object: &Value, note_id: &str) -> Option<String> {
+    let url = Url::parse(&object.get("url").and_then(first_url)?).ok()?;
+    let id = Url::parse(note_id).ok()?;
+    (matches!(url.scheme(), "https" | "http") && host_of(&url) == host_of(&id))
+        .then(|| url.to_string())
 }
 
 fn update(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(), Refusal> {
@@ -674,21 +826,22 @@ fn update(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result
     let blog = blogs::find(conn, existing.blog_id)?
         .ok_or_else(|| Refusal::NotFound("the blog is gone".into()))?;
     // An edited reply is judged again: what a moderator approved is not what is there now.
+    let visibility = Visibility::of(note.object);
     let status = match existing.status() {
         ReplyStatus::Rejected | ReplyStatus::Hidden => existing.status(),
-        ReplyStatus::Held | ReplyStatus::Approved => status_for(conn, cx, &blog)?,
+        ReplyStatus::Held | ReplyStatus::Approved => status_for(conn, cx, &blog, visibility)?,
     };
     moderation::edit_reply(
         conn,
         existing.id,
-        &note_html(note.object)?,
-        text_field(note.object, "summary", 500).as_deref(),
-        note.object
-            .get("sensitive")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        status,
-        crate::domain::now(),
+        &moderation::ReplyEdit {
+            content_html: note_html(note.object)?,
+            summary: text_field(note.object, "summary", 500),
+            sensitive: is_sensitive(note.object),
+            status,
+            visibility,
+            edited_at: crate::domain::now(),
+        },
     )?;
     Ok(())
 }
@@ -718,7 +871,7 @@ fn react(
     let Some((blog, post)) = objects::local_post(conn, cx.settings, &target)? else {
         return Ok(());
     };
-    if moderation::is_blocked(conn, Some(blog.id), cx.signer)? {
+    if moderation::is_blocked(conn, Some(blog.id), cx.signer, cx.block)? {
         return Ok(());
     }
     let id = activity

@@ -114,6 +114,21 @@ pub fn remove_follower(
     Ok(follow)
 }
 
+/// Ends the follow with this Follow id, if the account made it (an Undo that names the
+/// Follow by id alone, as some servers send).
+pub fn remove_follow_by_id(
+    conn: &mut DbConnection,
+    follow_ap_id: &str,
+    actor_id: i64,
+) -> QueryResult<usize> {
+    diesel::delete(
+        followers::table
+            .filter(followers::follow_ap_id.eq(follow_ap_id))
+            .filter(followers::actor_id.eq(actor_id)),
+    )
+    .execute(conn)
+}
+
 /// A blog's followers (accepted or pending), newest first.
 pub fn followers_of(
     conn: &mut DbConnection,
@@ -285,6 +300,69 @@ impl ReplyPolicy {
     }
 }
 
+/// Who a reply was addressed to, read from its `to` and `cc` as Mastodon reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Addressed to the public.
+    Public,
+    /// The public only in `cc`: shown, but kept out of public timelines.
+    Unlisted,
+    /// Followers-only or direct: never shown anywhere but the moderation queue.
+    Private,
+}
+
+impl Visibility {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Unlisted => "unlisted",
+            Self::Private => "private",
+        }
+    }
+
+    /// Parses a stored name; anything unknown is private, the safe reading.
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "public" => Self::Public,
+            "unlisted" => Self::Unlisted,
+            _ => Self::Private,
+        }
+    }
+
+    /// Reads an object's addressing (`to` and `cc`: a URL or a list of them).
+    pub fn of(object: &serde_json::Value) -> Self {
+        let public_in = |field: &str| {
+            object
+                .get(field)
+                .map(super::actors::urls)
+                .unwrap_or_default()
+                .iter()
+                .any(|a| is_public_address(a))
+        };
+        if public_in("to") {
+            Self::Public
+        } else if public_in("cc") {
+            Self::Unlisted
+        } else {
+            Self::Private
+        }
+    }
+
+    /// Whether a reply with this addressing may be shown to readers.
+    pub fn is_shown(self) -> bool {
+        self != Self::Private
+    }
+}
+
+/// The public collection, in the three spellings servers send.
+fn is_public_address(address: &str) -> bool {
+    matches!(address, super::PUBLIC | "as:Public" | "Public")
+}
+
+/// The stored visibilities that may be shown.
+const SHOWN_VISIBILITIES: [&str; 2] = ["public", "unlisted"];
+
 /// A reply row.
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = replies)]
@@ -321,6 +399,8 @@ pub struct Reply {
     pub created_at: NaiveDateTime,
     /// When it last changed here.
     pub updated_at: NaiveDateTime,
+    /// See [`Visibility`].
+    pub visibility: String,
 }
 
 impl Reply {
@@ -328,6 +408,26 @@ impl Reply {
     pub fn status(&self) -> ReplyStatus {
         ReplyStatus::parse(&self.status).unwrap_or(ReplyStatus::Held)
     }
+
+    /// Who it was addressed to.
+    pub fn visibility(&self) -> Visibility {
+        Visibility::parse(&self.visibility)
+    }
+
+    /// Whether readers see it: approved, and addressed to the public.
+    pub fn is_shown(&self) -> bool {
+        self.status() == ReplyStatus::Approved && self.visibility().is_shown()
+    }
+}
+
+/// Approved and addressed to the public: what pages, collections and emails show.
+pub fn shown_replies() -> diesel::dsl::And<
+    diesel::dsl::Eq<replies::status, &'static str>,
+    diesel::dsl::EqAny<replies::visibility, [&'static str; 2]>,
+> {
+    replies::status
+        .eq(ReplyStatus::Approved.as_str())
+        .and(replies::visibility.eq_any(SHOWN_VISIBILITIES))
 }
 
 /// A reply as received, ready to store.
@@ -354,6 +454,8 @@ pub struct NewReply<'a> {
     pub sensitive: bool,
     /// Held or approved.
     pub status: ReplyStatus,
+    /// Who it was addressed to.
+    pub visibility: Visibility,
     /// When published.
     pub published_at: NaiveDateTime,
 }
@@ -377,6 +479,7 @@ pub fn insert_reply(conn: &mut DbConnection, reply: &NewReply<'_>) -> QueryResul
             replies::published_at.eq(reply.published_at),
             replies::created_at.eq(now),
             replies::updated_at.eq(now),
+            replies::visibility.eq(reply.visibility.as_str()),
         ))
         .on_conflict_do_nothing()
         .execute(c))?;
@@ -404,37 +507,57 @@ pub fn reply_in_blog(conn: &mut DbConnection, blog_id: i64, id: i64) -> QueryRes
 
 /// Replaces a reply's text after its author edited it; an approved reply goes back to
 /// moderation unless the blog's policy would approve it anyway.
-pub fn edit_reply(
-    conn: &mut DbConnection,
-    id: i64,
-    content_html: &SafeHtml,
-    summary: Option<&str>,
-    sensitive: bool,
-    status: ReplyStatus,
-    edited_at: NaiveDateTime,
-) -> QueryResult<()> {
+pub fn edit_reply(conn: &mut DbConnection, id: i64, edit: &ReplyEdit) -> QueryResult<()> {
     diesel::update(replies::table.find(id))
         .set((
-            replies::content_html.eq(content_html),
-            replies::summary.eq(summary),
-            replies::sensitive.eq(sensitive),
-            replies::status.eq(status.as_str()),
-            replies::edited_at.eq(edited_at),
+            replies::content_html.eq(&edit.content_html),
+            replies::summary.eq(&edit.summary),
+            replies::sensitive.eq(edit.sensitive),
+            replies::status.eq(edit.status.as_str()),
+            replies::visibility.eq(edit.visibility.as_str()),
+            replies::edited_at.eq(edit.edited_at),
             replies::updated_at.eq(crate::domain::now()),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-/// Sets a reply's status (a moderation decision).
-pub fn set_reply_status(conn: &mut DbConnection, id: i64, status: ReplyStatus) -> QueryResult<()> {
-    diesel::update(replies::table.find(id))
-        .set((
-            replies::status.eq(status.as_str()),
-            replies::updated_at.eq(crate::domain::now()),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// A reply as its author edited it, judged again.
+pub struct ReplyEdit {
+    /// Its new text, sanitised.
+    pub content_html: SafeHtml,
+    /// Its content warning.
+    pub summary: Option<String>,
+    /// Sensitive.
+    pub sensitive: bool,
+    /// Its status now.
+    pub status: ReplyStatus,
+    /// Who it is addressed to now.
+    pub visibility: Visibility,
+    /// When it was edited.
+    pub edited_at: NaiveDateTime,
+}
+
+/// Sets a reply's status (a moderation decision). A private reply is never approved:
+/// false, and nothing changes, when that is asked for.
+pub fn set_reply_status(
+    conn: &mut DbConnection,
+    id: i64,
+    status: ReplyStatus,
+) -> QueryResult<bool> {
+    let target = replies::table.find(id);
+    let changes = (
+        replies::status.eq(status.as_str()),
+        replies::updated_at.eq(crate::domain::now()),
+    );
+    let changed = if status == ReplyStatus::Approved {
+        diesel::update(target.filter(replies::visibility.eq_any(SHOWN_VISIBILITIES)))
+            .set(changes)
+            .execute(conn)?
+    } else {
+        diesel::update(target).set(changes).execute(conn)?
+    };
+    Ok(changed == 1)
 }
 
 /// Deletes a reply by its id, if the given account wrote it.
@@ -478,12 +601,12 @@ pub fn replies_for_blog(
         .collect())
 }
 
-/// A post's approved replies, oldest first (threads are built from `parent_id`).
+/// A post's shown replies, oldest first (threads are built from `parent_id`).
 pub fn approved_replies(conn: &mut DbConnection, post_id: i64) -> QueryResult<Vec<ReplyView>> {
     let rows: Vec<(Reply, Option<ActorRow>)> = replies::table
         .left_join(actors::table)
         .filter(replies::post_id.eq(post_id))
-        .filter(replies::status.eq(ReplyStatus::Approved.as_str()))
+        .filter(shown_replies())
         .order((replies::published_at.asc(), replies::id.asc()))
         .select((Reply::as_select(), Option::<ActorRow>::as_select()))
         .load(conn)?;
@@ -649,22 +772,32 @@ pub struct DomainBlock {
 
 /// Whether `host` is `blocked` or one of its subdomains.
 pub fn domain_matches(host: &str, blocked: &str) -> bool {
-    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    let host = bare_host(host);
     let blocked = blocked.to_ascii_lowercase();
     host == blocked || host.ends_with(&format!(".{blocked}"))
+}
+
+/// A host without its port, lower-cased: what domain blocks name.
+fn bare_host(host: &str) -> String {
+    host.split(':').next().unwrap_or(host).to_ascii_lowercase()
+}
+
+/// A domain and each domain it sits under (`a.b.example`, `b.example`, `example`): a
+/// block on any of them covers it.
+fn domain_and_parents(domain: &str) -> Vec<&str> {
+    std::iter::successors(Some(domain), |d| {
+        d.split_once('.').map(|(_, parent)| parent)
+    })
+    .collect()
 }
 
 /// The instance block that applies to a host, if any: one indexed lookup of the host and
 /// its parent domains (a block on `example.com` covers `social.example.com`), so a long
 /// imported blocklist costs no more per request than a short one.
 pub fn domain_block_for(conn: &mut DbConnection, host: &str) -> QueryResult<Option<BlockSeverity>> {
-    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
-    let candidates: Vec<&str> = std::iter::successors(Some(host.as_str()), |domain| {
-        domain.split_once('.').map(|(_, parent)| parent)
-    })
-    .collect();
+    let host = bare_host(host);
     let severities: Vec<String> = domain_blocks::table
-        .filter(domain_blocks::domain.eq_any(&candidates))
+        .filter(domain_blocks::domain.eq_any(domain_and_parents(&host)))
         .select(domain_blocks::severity)
         .load(conn)?;
     // Reject wins over hold when both a domain and its parent are listed.
@@ -784,13 +917,18 @@ pub fn blog_block(
     kind: BlogBlockKind,
     target: &str,
 ) -> QueryResult<()> {
+    // Domains are matched as stored (see `is_blocked`).
+    let target = match kind {
+        BlogBlockKind::Account => target.to_owned(),
+        BlogBlockKind::Domain => bare_host(target),
+    };
     // A savepoint: an existing block must not abort the caller's transaction.
     let inserted = crate::db::write_tx(conn, |c| {
         diesel::insert_into(blog_blocks::table)
             .values((
                 blog_blocks::blog_id.eq(blog_id),
                 blog_blocks::kind.eq(kind.as_str()),
-                blog_blocks::target.eq(target),
+                blog_blocks::target.eq(&target),
                 blog_blocks::created_at.eq(crate::domain::now()),
             ))
             .execute(c)
@@ -821,30 +959,36 @@ pub fn blog_unblock(
 }
 
 /// Whether the account is blocked instance-wide or by this blog (by account or domain).
+/// `server_block` is the instance block on the account's server, which the caller has
+/// already looked up (the inbox does so before it verifies anything).
 pub fn is_blocked(
     conn: &mut DbConnection,
     blog_id: Option<i64>,
     actor: &RemoteActor,
+    server_block: Option<BlockSeverity>,
 ) -> QueryResult<bool> {
-    let instance: i64 = account_blocks::table
-        .filter(account_blocks::actor_ap_id.eq(&actor.ap_id))
-        .count()
-        .get_result(conn)?;
-    if instance > 0 {
+    use diesel::dsl::exists;
+
+    if server_block == Some(BlockSeverity::Reject) {
         return Ok(true);
     }
-    if domain_block_for(conn, &actor.domain)? == Some(BlockSeverity::Reject) {
-        return Ok(true);
-    }
+    let by_instance = account_blocks::table.filter(account_blocks::actor_ap_id.eq(&actor.ap_id));
     let Some(blog_id) = blog_id else {
-        return Ok(false);
+        return diesel::select(exists(by_instance)).get_result(conn);
     };
-    let blocks = blog_blocks(conn, blog_id)?;
-    Ok(blocks.iter().any(|(kind, target)| match kind.as_str() {
-        "account" => target == &actor.ap_id,
-        "domain" => domain_matches(&actor.domain, target),
-        _ => false,
-    }))
+    let host = bare_host(&actor.domain);
+    let by_blog = blog_blocks::table
+        .filter(blog_blocks::blog_id.eq(blog_id))
+        .filter(
+            (blog_blocks::kind
+                .eq(BlogBlockKind::Account.as_str())
+                .and(blog_blocks::target.eq(&actor.ap_id)))
+            .or(blog_blocks::kind
+                .eq(BlogBlockKind::Domain.as_str())
+                .and(blog_blocks::target.eq_any(domain_and_parents(&host)))),
+        );
+    // One statement: the inbox asks this for every reply.
+    diesel::select(exists(by_instance).or(exists(by_blog))).get_result(conn)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ const MAX_ATTACHMENTS: usize = 4;
 /// Reply, like and boost counts of a post.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Approved replies.
+    /// Shown replies.
     pub replies: i64,
     /// Likes.
     pub likes: i64,
@@ -35,7 +35,7 @@ pub struct Counts {
 pub fn counts(conn: &mut DbConnection, post_id: i64) -> QueryResult<Counts> {
     let replies = replies::table
         .filter(replies::post_id.eq(post_id))
-        .filter(replies::status.eq(super::moderation::ReplyStatus::Approved.as_str()))
+        .filter(super::moderation::shown_replies())
         .count()
         .get_result(conn)?;
     let kinds: Vec<(String, i64)> = reactions::table
@@ -114,10 +114,7 @@ pub fn local_post(
     let Ok(handle) = Handle::parse(handle) else {
         return Ok(None);
     };
-    let Some(blog) = blogs::find_by_handle(conn, handle.as_str())? else {
-        return Ok(None);
-    };
-    Ok(posts::find_by_slug(conn, blog.id, slug.as_str())?.map(|post| (blog, post)))
+    posts::find_with_blog(conn, handle.as_str(), slug.as_str())
 }
 
 /// The blog whose actor id this is, if it is one of ours.

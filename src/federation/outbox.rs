@@ -13,7 +13,7 @@ use url::Url;
 
 use super::delivery::{self, Signer};
 use super::keys::{self, url};
-use super::moderation::{self, Reply, ReplyStatus};
+use super::moderation::{self, Reply, ReplyStatus, Visibility};
 use super::objects;
 use super::protocol::{self, Activity, PostObject};
 use super::{Federation, FederationError, PUBLIC};
@@ -244,7 +244,8 @@ fn short_hash(text: &str) -> String {
 }
 
 /// The blog's answer to a reply: stored as an approved reply of its own, federated as a
-/// Note in reply, to the person answered and the blog's followers.
+/// Note in reply, to the person answered and the blog's followers. The answer to a
+/// private reply is private too: it goes to that person alone and is never shown.
 pub fn answer_reply(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -279,6 +280,11 @@ pub fn answer_reply(
                 summary: None,
                 sensitive: false,
                 status: ReplyStatus::Approved,
+                visibility: if to.visibility().is_shown() {
+                    Visibility::Public
+                } else {
+                    Visibility::Private
+                },
                 published_at: now,
             },
         )?;
@@ -308,7 +314,11 @@ pub fn answer_reply(
         };
         let json = serde_json::to_string(&activity)
             .map_err(|e| FederationError::Invalid(e.to_string()))?;
-        let mut inboxes = moderation::follower_inboxes(conn, blog.id)?;
+        let mut inboxes = if answer.visibility().is_shown() {
+            moderation::follower_inboxes(conn, blog.id)?
+        } else {
+            Vec::new()
+        };
         if let Some(author) = &author {
             inboxes.push(author.inbox.clone());
         }
@@ -363,11 +373,22 @@ pub fn answer_object(
 ) -> Result<PostObject, FederationError> {
     let id = Url::parse(&answer.ap_id).map_err(|e| FederationError::Invalid(e.to_string()))?;
     let followers = url(settings, &format!("{}/followers", blog.path()));
-    let mut cc = vec![followers.to_string()];
+    let shown = answer.visibility().is_shown();
+    let mut to = Vec::new();
+    let mut cc = Vec::new();
+    if shown {
+        to.push(PUBLIC.to_owned());
+        cc.push(followers.to_string());
+    }
     let mut tag: Vec<Value> = Vec::new();
     let mut mention = String::new();
     if let Some(author) = to_author {
-        cc.push(author.ap_id.clone());
+        // A private answer is addressed to its one reader, as Mastodon's direct messages.
+        if shown {
+            cc.push(author.ap_id.clone());
+        } else {
+            to.push(author.ap_id.clone());
+        }
         let handle = author.handle();
         tag.push(json!({ "type": "Mention", "href": author.ap_id, "name": handle }));
         let href = author
@@ -395,7 +416,7 @@ pub fn answer_object(
         url: id.clone(),
         published: answer.published_at.and_utc(),
         updated: answer.edited_at.map(|t| t.and_utc()),
-        to: vec![PUBLIC.to_owned()],
+        to,
         cc,
         in_reply_to: Url::parse(&answer.in_reply_to).ok(),
         tag,

@@ -950,6 +950,12 @@ fn replies_view(
                         @if let Some(warning) = &reply.summary {
                             p class="nhsuk-body-s" { strong { "Content warning: " } (warning) }
                         }
+                        @if !reply.visibility().is_shown() {
+                            p class="nhsuk-body-s" {
+                                strong class="nhsuk-tag nhsuk-tag--grey" { "Private" }
+                                " Sent only to the blog (followers-only or direct). It is never shown under the post; an answer goes to its author alone."
+                            }
+                        }
                         div class="rounds-reply__body" { (reply.content_html) }
                         @if view.author.is_some() {
                             p class="nhsuk-body-s" {
@@ -957,6 +963,9 @@ fn replies_view(
                             }
                             div class="rounds-moderation__actions" {
                                 @match reply.status() {
+                                    ReplyStatus::Held if !reply.visibility().is_shown() => {
+                                        (button(reply.id, "reject", "Dismiss", &who, "nhsuk-button--secondary"))
+                                    }
                                     ReplyStatus::Held => {
                                         (button(reply.id, "approve", "Approve", &who, ""))
                                         (button(reply.id, "reject", "Reject", &who, "nhsuk-button--secondary"))
@@ -971,7 +980,7 @@ fn replies_view(
                                 (button(reply.id, "block-account", "Block account", &who, "nhsuk-button--secondary"))
                                 (button(reply.id, "block-domain", "Block server", &who, "nhsuk-button--secondary"))
                             }
-                            @if reply.status() == ReplyStatus::Approved {
+                            @if can_answer(reply) {
                                 form method="post" action={ (base) "/" (reply.id) "/answer" } novalidate {
                                     (ui::csrf_field(&me.csrf_token))
                                     @let field = format!("answer-{}", reply.id);
@@ -988,6 +997,16 @@ fn replies_view(
             }
         },
         ..Page::default()
+    }
+}
+
+/// Whether the blog may answer a reply: one shown under the post, or a private one
+/// (answered privately), never one turned down or hidden.
+fn can_answer(reply: &moderation::Reply) -> bool {
+    match reply.status() {
+        ReplyStatus::Approved => true,
+        ReplyStatus::Held => !reply.visibility().is_shown(),
+        ReplyStatus::Rejected | ReplyStatus::Hidden => false,
     }
 }
 
@@ -1022,7 +1041,11 @@ async fn reply_action(
                 };
                 let done = match verb.as_str() {
                     "approve" => {
-                        moderation::set_reply_status(conn, id, ReplyStatus::Approved)?;
+                        if !moderation::set_reply_status(conn, id, ReplyStatus::Approved)? {
+                            return Err(AppError::Conflict(
+                                "this reply was sent privately to the blog, so it cannot be shown under the post; you can answer it privately".into(),
+                            ));
+                        }
                         "approved"
                     }
                     "reject" => {
@@ -1158,9 +1181,9 @@ async fn answer(
             write_tx(conn, |conn| {
                 let reply =
                     moderation::reply_in_blog(conn, for_db.id, id)?.ok_or(AppError::NotFound)?;
-                if reply.status() != ReplyStatus::Approved {
+                if !can_answer(&reply) {
                     return Err(AppError::Conflict(
-                        "only a shown reply can be answered".into(),
+                        "only a shown reply, or a private one, can be answered".into(),
                     ));
                 }
                 outbox::answer_reply(conn, &settings, &for_db, &reply, &text)

@@ -56,6 +56,7 @@ e2e! {
             summary: summary.map(|s| Box::leak(s.to_owned().into_boxed_str()) as &str),
             sensitive: summary.is_some(),
             status,
+            visibility: moderation::Visibility::Public,
             published_at: rounds::domain::now(),
         };
         moderation::insert_reply(&mut conn, &reply(1, amy, None, ReplyStatus::Approved, None, "<p>Thank you for <a href=\"https://nhs.uk\">this</a>.</p>")).expect("reply");
@@ -63,6 +64,8 @@ e2e! {
         moderation::insert_reply(&mut conn, &reply(2, cas, Some(first.id), ReplyStatus::Approved, Some("Hospital stay"), "<p>My mum was on ward 7.</p>")).expect("reply");
         moderation::insert_reply(&mut conn, &reply(3, ben, None, ReplyStatus::Held, None, "<p>What about parking?</p>")).expect("reply");
         moderation::insert_reply(&mut conn, &reply(4, ben, None, ReplyStatus::Rejected, None, "<p>Spam</p>")).expect("reply");
+        let private = NewReply { visibility: moderation::Visibility::Private, ..reply(5, cas, None, ReplyStatus::Held, None, "<p>Just between us.</p>") };
+        moderation::insert_reply(&mut conn, &private).expect("reply");
         moderation::add_reaction(&mut conn, post.id, amy, ReactionKind::Like, "https://social.example/likes/1").expect("like");
         moderation::add_reaction(&mut conn, post.id, cas, ReactionKind::Announce, "https://social.example/boosts/1").expect("boost");
         moderation::block_domain(&mut conn, "spam.example", moderation::BlockSeverity::Reject, Some("Spam")).expect("block");

@@ -313,7 +313,9 @@ e2e! {
             (like(json!({ "date_offset": -3 * 3600 })), 401, "a Date three hours old"),
             (like(json!({ "date_offset": 2 * 3600 })), 401, "a Date two hours ahead"),
             (like(json!({ "scheme": "rfc9421", "date_offset": -3 * 3600 })), 401, "an RFC 9421 signature three hours old"),
-            (like(json!({ "headers": ["date", "digest"] })), 401, "no (request-target) signed"),
+            (like(json!({ "headers": ["date", "digest"] })), 202, "Mastodon's least for a POST: date and digest"),
+            (like(json!({ "headers": ["(request-target)", "host", "date"] })), 401, "a POST whose digest is not signed"),
+            (like(json!({ "headers": ["(request-target)", "host", "digest"] })), 401, "neither Date nor (created) signed"),
         ];
         for (options, expected, what) in cases {
             let (status, body) = peer.send(options).await;
@@ -323,6 +325,10 @@ e2e! {
         let unknown = json!({ "id": format!("{alice}/x/1"), "type": "Arrive", "actor": alice });
         assert_eq!(peer.deliver("alice", &inbox, unknown.clone()).await, 202);
         assert_eq!(peer.deliver("alice", &inbox, unknown).await, 202);
+        // An id on another server is refused: ids are recorded to drop redeliveries, and
+        // alice must not be able to spend someone else's.
+        let elsewhere = json!({ "id": "http://other.example/likes/1", "type": "Like", "actor": alice, "object": app.url("/@ceo/x") });
+        assert_eq!(peer.deliver("alice", &inbox, elsewhere).await, 400);
         // Someone else's activity signed by alice is refused.
         let forged = json!({ "id": format!("{alice}/f/1"), "type": "Like", "actor": peer.actor("mallory"), "object": app.url("/@ceo/x") });
         assert_eq!(peer.deliver("alice", &inbox, forged).await, 401);

@@ -516,3 +516,121 @@ e2e! {
         assert_eq!(other.get(app.url("/dashboard/admin/fediverse")).send().await.expect("get").status(), StatusCode::FORBIDDEN);
     }
 }
+
+e2e! {
+    with |s| s.federation_allow_private_addresses = true;
+    async fn private_replies_are_answered_privately_and_never_shown(app: TestApp) {
+        let (_, post) = setup(&app);
+        let post_path = post.path("ceo").expect("path");
+        let post_url = app.url(&post_path);
+        let peer = Peer::start();
+        let followers_server = Peer::start();
+        app.sign_in("jane").await;
+        // Even with every reply shown at once, a private one waits.
+        let out = app.run_rounds(&["blog", "set", "--handle", "ceo", "--replies", "open"], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(follow(&followers_server, &app, "dan").await, 202);
+        followers_server.wait_for("Accept").await;
+
+        // Followers-only, as Mastodon addresses it: the author's followers, and the blog.
+        let (private_note, mut object) = note(&peer, "carol", 1, &post_url, "<p>Privately: my ward is short-staffed.</p>");
+        object["to"] = json!([format!("{}/followers", peer.actor("carol"))]);
+        object["cc"] = json!([app.url("/@ceo")]);
+        assert_eq!(create(&peer, &app, "carol", &object).await, 202);
+        // A direct message naming the blog and no post.
+        let (direct_note, mut dm) = note(&peer, "erin", 1, "", "<p>A word in confidence.</p>");
+        dm["inReplyTo"] = Value::Null;
+        dm["to"] = json!([app.url("/@ceo")]);
+        dm["tag"] = json!([{ "type": "Mention", "href": app.url("/@ceo"), "name": "@ceo" }]);
+        assert_eq!(create(&peer, &app, "erin", &dm).await, 202);
+        // A public reply whose page link is a script, and one (unlisted) on another server.
+        let (public_note, mut public) = note(&peer, "alice", 1, &post_url, "<p>Good news.</p>");
+        public["url"] = json!("javascript:alert(1)");
+        assert_eq!(create(&peer, &app, "alice", &public).await, 202);
+        let (unlisted_note, mut unlisted) = note(&peer, "bob", 1, &post_url, "<p>Agreed.</p>");
+        unlisted["to"] = json!([app.url("/@ceo")]);
+        unlisted["cc"] = json!(["as:Public"]);
+        unlisted["url"] = json!("https://elsewhere.example/spoof");
+        assert_eq!(create(&peer, &app, "bob", &unlisted).await, 202);
+
+        let stored = |ap_id: &str| {
+            rounds::federation::moderation::reply_by_ap_id(&mut app.conn(), ap_id).expect("query").expect("stored")
+        };
+        for (id, status, visibility) in [
+            (&private_note, "held", "private"),
+            (&direct_note, "held", "private"),
+            (&public_note, "approved", "public"),
+            (&unlisted_note, "approved", "unlisted"),
+        ] {
+            let reply = stored(id);
+            assert_eq!((reply.status.as_str(), reply.visibility.as_str()), (status, visibility), "{id}");
+        }
+        assert_eq!(stored(&public_note).url, None, "a javascript: page link is not kept");
+        assert_eq!(stored(&unlisted_note).url, None, "a page on another server is not kept");
+
+        // Readers see the public and unlisted replies only: on the page and in the collection.
+        let (_, page) = app.page(&post_path).await;
+        let shown = page.text(".rounds-conversation");
+        assert!(shown.contains("Good news") && shown.contains("Agreed"), "{shown}");
+        assert!(!page.source.contains("short-staffed") && !page.source.contains("in confidence"));
+        assert!(!page.source.contains("javascript:"));
+        let (_, _, collection) = crate::federation::get_json(&app, &format!("{post_path}/replies")).await;
+        assert_eq!(collection["totalItems"], 2, "{collection}");
+
+        // The moderation queue says what it is, offers no approval, and refuses one.
+        let (_, queue) = app.page("/dashboard/@ceo/replies").await;
+        let cards = queue.texts(".rounds-moderation");
+        let card = cards.iter().find(|c| c.contains("short-staffed")).expect("the private reply is queued");
+        assert!(card.contains("Private") && !card.contains("Approve"), "{card}");
+        let id = reply_id(&app, &private_note);
+        let response = app.client.post(app.url(&format!("/dashboard/@ceo/replies/{id}/approve")))
+            .form(&[("csrf_token", queue.csrf_token().as_str())]).send().await.expect("post");
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert!(response.text().await.expect("body").contains("sent privately"));
+        assert_eq!(stored(&private_note).status, "held");
+
+        // Its answer goes to its author alone, and is not served or shown either.
+        act(&app, "/dashboard/@ceo/replies", &format!("/dashboard/@ceo/replies/{id}/answer"), &[("text", "Thank you, I will call you.")]).await;
+        let answer = peer
+            .wait_for_matching("Create", 1, |a| a["object"]["inReplyTo"] == json!(private_note))
+            .await
+            .remove(0);
+        let object = &answer["activity"]["object"];
+        assert_eq!(object["to"], json!([peer.actor("carol")]), "{object}");
+        assert_eq!(object["cc"], json!([]), "{object}");
+        assert_eq!(answer["activity"]["to"], object["to"]);
+        let answer_id = object["id"].as_str().expect("id").to_owned();
+        let (status, _, _) = crate::federation::get_json(&app, answer_id.trim_start_matches(&app.address)).await;
+        assert!(status == StatusCode::GONE || status == StatusCode::NOT_FOUND, "{status}");
+        let (_, page) = app.page(&post_path).await;
+        assert!(!page.source.contains("I will call you"));
+        {
+            use diesel::prelude::*;
+            use rounds::db::schema::jobs;
+            let keys: Vec<String> = jobs::table
+                .filter(jobs::idempotency_key.like(format!("deliver:%{}%", answer_id.trim_start_matches("http://"))))
+                .select(jobs::idempotency_key)
+                .load::<Option<String>>(&mut app.conn())
+                .expect("jobs")
+                .into_iter()
+                .flatten()
+                .collect();
+            assert_eq!(keys.len(), 1, "one delivery, to carol's server only: {keys:?}");
+            assert!(keys[0].contains(&peer.base), "{keys:?}");
+        }
+
+        // An Undo naming the Follow by id alone ends the follow.
+        let dan = followers_server.actor("dan");
+        let follow_id: String = {
+            use diesel::prelude::*;
+            use rounds::db::schema::followers;
+            followers::table.select(followers::follow_ap_id).first(&mut app.conn()).expect("follow")
+        };
+        let status = followers_server.deliver("dan", &app.url("/inbox"), json!({
+            "id": format!("{dan}/undo/1"), "type": "Undo", "actor": dan, "object": follow_id,
+        })).await;
+        assert_eq!(status, 202);
+        let (_, _, followers) = crate::federation::get_json(&app, "/@ceo/followers").await;
+        assert_eq!(followers["totalItems"], 0, "{followers}");
+    }
+}
