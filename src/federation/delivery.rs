@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::keys::{self, LocalActor, SigningKey};
-use super::moderation::{self, BlockSeverity};
+use super::moderation::RejectedDomains;
 use super::{ACTIVITY_JSON, Federation, FederationData, FederationError};
 use crate::config::Settings;
 use crate::db::DbConnection;
@@ -32,6 +32,8 @@ use crate::jobs::{Job, NewJob, Status};
 pub const DELIVER_JOB: &str = "deliver";
 /// Attempts before a delivery is dead-lettered (with backoff, about four days).
 const MAX_ATTEMPTS: i32 = 16;
+/// How long the delivery workers trust their copy of the rejected servers.
+const BLOCKS_FRESH_FOR: Duration = Duration::from_secs(1);
 /// Consecutive failures that open a server's circuit.
 const FAILURES_TO_OPEN: u32 = 5;
 
@@ -191,6 +193,7 @@ pub struct DeliverHandler {
     client: reqwest_middleware::ClientWithMiddleware,
     signers: Mutex<HashMap<Signer, Arc<tokio::sync::OnceCell<Arc<Signing>>>>>,
     hosts: Mutex<HashMap<String, HostState>>,
+    rejected: tokio::sync::Mutex<Option<(std::time::Instant, Arc<RejectedDomains>)>>,
 }
 
 impl DeliverHandler {
@@ -201,6 +204,7 @@ impl DeliverHandler {
             client,
             signers: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
+            rejected: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -237,6 +241,24 @@ impl DeliverHandler {
             })
             .await?;
         Ok(loaded.clone())
+    }
+
+    /// The rejected servers, read at most once a second. A fan-out leaves them out when
+    /// it queues; this catches a block added while deliveries wait, within a second,
+    /// without a query per delivery.
+    async fn rejected(
+        &self,
+        data: &Data<FederationData>,
+    ) -> Result<Arc<RejectedDomains>, FederationError> {
+        let mut cached = self.rejected.lock().await;
+        if let Some((read_at, list)) = cached.as_ref()
+            && read_at.elapsed() < BLOCKS_FRESH_FOR
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(data.db(|conn| Ok(RejectedDomains::load(conn)?)).await?);
+        *cached = Some((std::time::Instant::now(), list.clone()));
+        Ok(list)
     }
 
     /// How long a server's circuit stays open, if it is.
@@ -284,12 +306,8 @@ impl DeliverHandler {
             };
         }
         let data = self.federation.to_request_data();
-        let check_host = inbox.host_str().unwrap_or("").to_owned();
-        let blocked = data
-            .db(move |conn| Ok(moderation::domain_block_for(conn, &check_host)?))
-            .await;
-        match blocked {
-            Ok(Some(BlockSeverity::Reject)) => {
+        match self.rejected(&data).await {
+            Ok(rejected) if rejected.covers(&host) => {
                 return Outcome::Dropped(format!("{host} is blocked"));
             }
             Ok(_) => {}

@@ -189,13 +189,10 @@ pub fn follower_inboxes(conn: &mut DbConnection, blog_id: i64) -> QueryResult<Ve
         .filter(actors::moved_to.is_null())
         .select((actors::inbox, actors::shared_inbox, actors::domain))
         .load(conn)?;
-    let blocked: Vec<String> = domain_blocks::table
-        .filter(domain_blocks::severity.eq(BlockSeverity::Reject.as_str()))
-        .select(domain_blocks::domain)
-        .load(conn)?;
+    let rejected = RejectedDomains::load(conn)?;
     let mut inboxes: Vec<String> = rows
         .into_iter()
-        .filter(|(_, _, domain)| !blocked.iter().any(|b| domain_matches(domain, b)))
+        .filter(|(_, _, domain)| !rejected.covers(domain))
         .map(|(inbox, shared, _)| shared.unwrap_or(inbox))
         .collect();
     inboxes.sort();
@@ -812,6 +809,30 @@ pub fn domain_block_for(conn: &mut DbConnection, host: &str) -> QueryResult<Opti
     })
 }
 
+/// The servers this instance rejects, read at once, for checking many hosts (a fan-out,
+/// the delivery workers) without a query each: a lookup costs one hash probe per label of
+/// the host, however long an imported blocklist is.
+#[derive(Debug, Default, Clone)]
+pub struct RejectedDomains(std::collections::HashSet<String>);
+
+impl RejectedDomains {
+    /// The current list.
+    pub fn load(conn: &mut DbConnection) -> QueryResult<Self> {
+        let domains: Vec<String> = domain_blocks::table
+            .filter(domain_blocks::severity.eq(BlockSeverity::Reject.as_str()))
+            .select(domain_blocks::domain)
+            .load(conn)?;
+        Ok(Self(domains.iter().map(|d| bare_host(d)).collect()))
+    }
+
+    /// Whether the host (with or without a port), or a domain it sits under, is rejected.
+    pub fn covers(&self, host: &str) -> bool {
+        domain_and_parents(&bare_host(host))
+            .iter()
+            .any(|d| self.0.contains(*d))
+    }
+}
+
 /// Adds or changes an instance domain block.
 pub fn block_domain(
     conn: &mut DbConnection,
@@ -1074,5 +1095,35 @@ mod tests {
         assert!(!domain_matches("notbad.example", "bad.example"));
         assert_eq!(BlockSeverity::parse("suspend"), Some(BlockSeverity::Reject));
         assert_eq!(BlockSeverity::parse("silence"), Some(BlockSeverity::Hold));
+        let rejected = RejectedDomains(["bad.example".to_owned()].into());
+        assert!(rejected.covers("bad.example"));
+        assert!(rejected.covers("m.BAD.example:8443"));
+        assert!(!rejected.covers("notbad.example"));
+        assert!(!rejected.covers("example"));
+    }
+
+    #[test]
+    fn visibility_is_read_as_mastodon_addresses() {
+        let of = |v: serde_json::Value| Visibility::of(&v);
+        assert_eq!(
+            of(serde_json::json!({ "to": super::super::PUBLIC })),
+            Visibility::Public
+        );
+        assert_eq!(
+            of(serde_json::json!({ "to": ["as:Public"] })),
+            Visibility::Public
+        );
+        assert_eq!(
+            of(
+                serde_json::json!({ "to": ["https://m.example/users/a/followers"], "cc": ["Public"] })
+            ),
+            Visibility::Unlisted
+        );
+        assert_eq!(
+            of(serde_json::json!({ "to": ["https://m.example/users/a/followers"] })),
+            Visibility::Private
+        );
+        assert_eq!(of(serde_json::json!({})), Visibility::Private);
+        assert_eq!(Visibility::parse("something new"), Visibility::Private);
     }
 }

@@ -634,3 +634,27 @@ e2e! {
         assert_eq!(followers["totalItems"], 0, "{followers}");
     }
 }
+
+e2e! {
+    with |s| s.federation_allow_private_addresses = true;
+    async fn a_redelivered_activity_changes_nothing(app: TestApp) {
+        let (_, post) = setup(&app);
+        let post_url = app.url(&post.path("ceo").expect("path"));
+        let peer = Peer::start();
+        let alice = peer.actor("alice");
+        let (note_id, mut object) = note(&peer, "alice", 1, &post_url, "<p>First words.</p>");
+        assert_eq!(create(&peer, &app, "alice", &object).await, 202);
+        let edit = |n: u32, object: &Value| json!({
+            "id": format!("{note_id}/edits/{n}"), "type": "Update", "actor": alice, "object": object,
+        });
+        object["content"] = json!("<p>Second thoughts.</p>");
+        let second = edit(1, &object);
+        object["content"] = json!("<p>Final words.</p>");
+        let third = edit(2, &object);
+        for update in [&second, &third, &second] {
+            assert_eq!(peer.deliver("alice", &app.url("/inbox"), update.clone()).await, 202);
+        }
+        let reply = rounds::federation::moderation::reply_by_ap_id(&mut app.conn(), &note_id).expect("query").expect("stored");
+        assert!(reply.content_html.as_str().contains("Final words"), "the late copy of the first edit was dropped: {}", reply.content_html.as_str());
+    }
+}
