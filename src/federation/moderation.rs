@@ -174,6 +174,37 @@ pub fn follower_inboxes(conn: &mut DbConnection, blog_id: i64) -> QueryResult<Ve
         .filter(actors::moved_to.is_null())
         .select((actors::inbox, actors::shared_inbox, actors::domain))
         .load(conn)?;
+    delivery_inboxes(conn, rows)
+}
+
+/// The inboxes of accounts that replied to, liked or boosted a post: their servers hold
+/// a copy of it, which its Update and Delete must reach (as Mastodon's reach does).
+pub fn interacted_inboxes(conn: &mut DbConnection, post_id: i64) -> QueryResult<Vec<String>> {
+    let mut rows: Vec<(String, Option<String>, String)> = replies::table
+        .inner_join(actors::table)
+        .filter(replies::post_id.eq(post_id))
+        .filter(actors::deleted_at.is_null())
+        .select((actors::inbox, actors::shared_inbox, actors::domain))
+        .distinct()
+        .load(conn)?;
+    rows.extend(
+        reactions::table
+            .inner_join(actors::table)
+            .filter(reactions::post_id.eq(post_id))
+            .filter(actors::deleted_at.is_null())
+            .select((actors::inbox, actors::shared_inbox, actors::domain))
+            .distinct()
+            .load::<(String, Option<String>, String)>(conn)?,
+    );
+    delivery_inboxes(conn, rows)
+}
+
+/// Where to deliver to accounts given as (inbox, shared inbox, server): the shared inbox
+/// where there is one, each once, servers blocked by the instance left out.
+pub fn delivery_inboxes(
+    conn: &mut DbConnection,
+    rows: Vec<(String, Option<String>, String)>,
+) -> QueryResult<Vec<String>> {
     let blocked: Vec<String> = domain_blocks::table
         .filter(domain_blocks::severity.eq(BlockSeverity::Reject.as_str()))
         .select(domain_blocks::domain)

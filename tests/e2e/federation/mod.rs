@@ -15,6 +15,7 @@ use rounds::domain::blogs::Blog;
 use rounds::domain::posts::{Post, PostFields, PostInput};
 use rounds::editorial::Actor;
 use rounds::editorial::revisions::Kind;
+use rounds::federation::mentions::Mentions;
 use rounds::publishing::{SaveRequest, Saved};
 use serde_json::{Value, json};
 
@@ -54,6 +55,7 @@ pub fn save(
         base_revision: None,
         kind: Kind::Save,
         publish,
+        mentions: &Mentions::none(),
     };
     match rounds::publishing::save(&mut app.conn(), &request).expect("saved") {
         Saved::Saved { post, .. } => post,
