@@ -8,6 +8,7 @@ mod pasture;
 mod peer;
 mod replies;
 mod restart;
+mod two_servers;
 
 use reqwest::StatusCode;
 use reqwest::header;
