@@ -577,8 +577,7 @@ fn go_live(
         live = posts::publish(conn, &live)?;
     }
     // The accounts the text mentions are recorded with it, and linked in its HTML.
-    let active = mentions::record(conn, blog, live.id, &live.body_markdown, mentions)
-        .map_err(|e| AppError::internal(e.to_string()))?;
+    let active = mentions::record(conn, blog, live.id, &live.body_markdown, mentions)?;
     let html = mentions::render(&live.body_markdown, &active);
     let relinked = html != live.body_html;
     if relinked {

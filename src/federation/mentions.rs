@@ -373,7 +373,7 @@ pub fn record(
     post_id: i64,
     markdown: &str,
     found: &Mentions,
-) -> Result<Vec<Resolved>, FederationError> {
+) -> QueryResult<Vec<Resolved>> {
     let before: Vec<Row> = post_mentions::table
         .filter(post_mentions::post_id.eq(post_id))
         .select(Row::as_select())
@@ -397,10 +397,10 @@ pub fn record(
         if let Some(actor_id) = mention.actor_id {
             // A blocked account is not mentioned (Mastodon drops those too), and a
             // deleted one is not there to mention.
-            let Some(row) = moderation::actor_row(conn, actor_id)? else {
+            let Some(Ok(actor)) = moderation::actor_row(conn, actor_id)?.map(RemoteActor::try_from)
+            else {
                 continue;
             };
-            let actor = RemoteActor::try_from(row)?;
             if actor.deleted_at.is_some() || moderation::is_blocked(conn, Some(blog.id), &actor)? {
                 continue;
             }
