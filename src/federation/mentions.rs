@@ -499,3 +499,34 @@ pub fn inboxes(
         .load(conn)?;
     moderation::delivery_inboxes(conn, rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webfinger_self_links_name_activitypub_documents() {
+        assert!(is_activity_type("application/activity+json"));
+        assert!(is_activity_type(
+            r#"application/ld+json; profile="https://www.w3.org/ns/activitystreams""#
+        ));
+        assert!(!is_activity_type("application/ld+json"));
+        assert!(!is_activity_type("text/html"));
+    }
+
+    #[tokio::test]
+    async fn a_server_with_a_port_is_not_looked_up_outside_tests() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client =
+            super::super::delivery::http_client(&Settings::default(), false).expect("client");
+        let refused = webfinger(
+            &client,
+            true,
+            "example.social:8443",
+            "jane@example.social:8443",
+        )
+        .await
+        .expect_err("refused");
+        assert!(refused.to_string().contains("port"), "{refused}");
+    }
+}

@@ -165,10 +165,17 @@ e2e! {
         // A edits the post: B's copy gets the Update (and, changed, waits for B's team again).
         let editor = format!("/dashboard/posts/{post_id}");
         let t = token(a, &editor).await;
-        let response = submit(a, &editor, editor_form(&t, "save", &[("body", &format!("Thank you @b@{b_host} for the visits to wards 7 and 8."))])).await;
+        let response = submit(a, &editor, editor_form(&t, "save", &[("body", "Thank you, Bea, for the visits to wards 7 and 8.")])).await;
         assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
         let queue = wait_for_page(&b, "/dashboard/@b/replies", "the Update", |p| p.source.contains("visits to wards 7 and 8")).await;
         assert!(!queue.source.contains("visit to ward 7."), "the old words are gone");
+        // The edit took the mention out: the post no longer tags or links B, yet B's
+        // server, which holds a copy, was sent the Update.
+        let (_, _, note) = get_json(a, &path).await;
+        assert_eq!(note["tag"], json!([]), "{note}");
+        assert_eq!(note["cc"], json!([a.settings.url("/@a/followers")]), "{note}");
+        let (_, page) = a.page(&path).await;
+        assert!(!page.has(".rounds-post__body .h-card"));
 
         // A unpublishes it: B gets the Delete and its copy goes.
         let t = token(a, &editor).await;
