@@ -17,6 +17,7 @@ use crate::domain::users;
 use crate::editorial::revisions::Kind;
 use crate::editorial::{Actor, audit, freeze};
 use crate::error::AppError;
+use crate::federation::mentions::Mentions;
 use crate::publishing;
 use crate::startup::Application;
 
@@ -602,6 +603,7 @@ fn post_publish(
         });
     }
     let actor = Actor::command(&author);
+    let mentions = resolve_mentions(settings, &input.body_markdown)?;
     let saved = publishing::save(
         conn,
         &publishing::SaveRequest {
@@ -612,6 +614,7 @@ fn post_publish(
             base_revision: None,
             kind: Kind::Command,
             publish: true,
+            mentions: &mentions,
         },
     )
     .map_err(|e| match e {
@@ -632,6 +635,25 @@ fn post_publish(
         .ok_or_else(|| Failure::runtime("the published post has no address"))?;
     println!("{}", settings.url(&path));
     Ok(())
+}
+
+/// Looks up the accounts a post mentions, as the server does before publishing, with
+/// the federation settings of this instance (its own signing actor, its address rules).
+/// Only a text with mentions starts the network machinery.
+fn resolve_mentions(settings: &Settings, markdown: &str) -> Result<Mentions, Failure> {
+    if crate::domain::mentions::find(markdown).mentions.is_empty() {
+        return Ok(Mentions::none());
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings = std::sync::Arc::new(settings.clone());
+    runtime()?.block_on(async move {
+        let pool =
+            db::build_pool(&settings.effective_database_url(), 2).map_err(Failure::runtime)?;
+        let federation = crate::federation::build(settings, pool)
+            .await
+            .map_err(Failure::runtime)?;
+        Ok(crate::federation::mentions::resolve(&federation, markdown).await)
+    })
 }
 
 fn audit_verify(conn: &mut DbConnection) -> Result<(), Failure> {

@@ -30,6 +30,7 @@ use crate::editorial::schedule::{self, ScheduledPublish};
 use crate::editorial::workflow::{self, Approval, Stage, Workflow};
 use crate::editorial::{Actor, freeze};
 use crate::error::AppError;
+use crate::federation::mentions::{self, Mentions};
 use crate::federation::outbox::{self, Change};
 
 /// What to save.
@@ -48,6 +49,9 @@ pub struct SaveRequest<'a> {
     pub kind: Kind,
     /// Make this content public now.
     pub publish: bool,
+    /// The accounts the content mentions, looked up beforehand (see
+    /// [`crate::federation::mentions::resolve`]); what is not here stays plain text.
+    pub mentions: &'a Mentions,
 }
 
 /// What a save did.
@@ -147,7 +151,7 @@ fn create(
             &revision,
             flow,
             standing,
-            request.actor,
+            (request.actor, request.mentions),
         )?;
         return Ok(Saved::Saved {
             post,
@@ -229,7 +233,7 @@ fn update(
                 &head,
                 flow,
                 standing,
-                request.actor,
+                (request.actor, request.mentions),
             )?;
             return Ok(Saved::Saved {
                 post,
@@ -315,7 +319,7 @@ fn update(
             &revision,
             flow,
             standing,
-            request.actor,
+            (request.actor, request.mentions),
         )?;
         return Ok(Saved::Saved {
             post,
@@ -484,7 +488,8 @@ fn after_edit(
     Ok(())
 }
 
-/// Publishes `revision` now for `actor`, if they may: checks, sign-off, freeze.
+/// Publishes `revision` now for `actor`, if they may: checks, sign-off, freeze. The
+/// actor travels with the accounts the text mentions, as [`go_live`] takes them.
 fn publish_now(
     conn: &mut DbConnection,
     blog: &Blog,
@@ -492,11 +497,19 @@ fn publish_now(
     revision: &Revision,
     mut flow: Workflow,
     standing: &Standing,
-    actor: &Actor,
+    (actor, mentions): (&Actor, &Mentions),
 ) -> Result<Post, AppError> {
     let approval = authorise(conn, post, &flow, revision, standing, actor)?;
     flow.approval_id = Some(approval.id);
-    go_live(conn, blog, post, revision, flow, &approval, actor)
+    go_live(
+        conn,
+        blog,
+        post,
+        revision,
+        flow,
+        &approval,
+        (actor, mentions),
+    )
 }
 
 /// The approval that lets `actor` publish `revision`: the one in force if it covers
@@ -536,7 +549,8 @@ fn authorise(
     ))
 }
 
-/// The one place a post becomes public, or its public content changes.
+/// The one place a post becomes public, or its public content changes. `actor` makes
+/// it so; `mentions` are the accounts its text mentions, looked up beforehand.
 fn go_live(
     conn: &mut DbConnection,
     blog: &Blog,
@@ -544,7 +558,7 @@ fn go_live(
     revision: &Revision,
     mut flow: Workflow,
     approval: &Approval,
-    actor: &Actor,
+    (actor, mentions): (&Actor, &Mentions),
 ) -> Result<Post, AppError> {
     freeze::ensure_not_frozen(conn)?;
     let input = revision.content().to_input();
@@ -561,6 +575,13 @@ fn go_live(
     };
     if !was_public {
         live = posts::publish(conn, &live)?;
+    }
+    // The accounts the text mentions are recorded with it, and linked in its HTML.
+    let active = mentions::record(conn, blog, live.id, &live.body_markdown, mentions)?;
+    let html = mentions::render(&live.body_markdown, &active);
+    let relinked = html != live.body_html;
+    if relinked {
+        live = posts::set_body_html(conn, &live, &html)?;
     }
     flow.set_stage(Stage::Published);
     flow.live_revision_id = Some(revision.id);
@@ -591,19 +612,21 @@ fn go_live(
     if !was_public {
         outbox::post_changed(conn, &live, Change::Published)?;
         crate::newsletter::sending::post_published(conn, &live)?;
-    } else if changed {
+    } else if changed || relinked {
         outbox::post_changed(conn, &live, Change::Edited)?;
     }
     Ok(live)
 }
 
-/// Publishes the post's latest revision now (the review page's "Publish now").
+/// Publishes the post's latest revision now (the review page's "Publish now"), with the
+/// accounts its text mentions looked up beforehand.
 pub fn publish(
     conn: &mut DbConnection,
     blog: &Blog,
     post_id: i64,
     actor: &Actor,
     seen_revision: Option<i64>,
+    mentions: &Mentions,
 ) -> Result<Post, AppError> {
     write_tx(conn, |conn| {
         let standing = standing_of(conn, blog.id, actor)?;
@@ -617,7 +640,7 @@ pub fn publish(
         if flow.live_revision_id == Some(head.id) && post.status() == Status::Published {
             return Ok(post);
         }
-        publish_now(conn, blog, &post, &head, flow, &standing, actor)
+        publish_now(conn, blog, &post, &head, flow, &standing, (actor, mentions))
     })
 }
 
@@ -885,10 +908,12 @@ pub enum ScheduledOutcome {
 }
 
 /// Publishes a scheduled post from its job, if it is still scheduled for exactly this
-/// revision and time.
+/// revision and time; `mentions` are the accounts the revision mentions, looked up
+/// beforehand.
 pub fn publish_scheduled(
     conn: &mut DbConnection,
     job: &ScheduledPublish,
+    mentions: &Mentions,
 ) -> Result<ScheduledOutcome, AppError> {
     write_tx(conn, |conn| {
         let Some(post) = workflow::lock_post(conn, job.post_id)? else {
@@ -933,7 +958,15 @@ pub fn publish_scheduled(
             return Ok(ScheduledOutcome::Stale);
         };
         let blog = blogs::find(conn, post.blog_id)?.ok_or(AppError::NotFound)?;
-        go_live(conn, &blog, &post, &revision, flow, &approval, &actor)?;
+        go_live(
+            conn,
+            &blog,
+            &post,
+            &revision,
+            flow,
+            &approval,
+            (&actor, mentions),
+        )?;
         Ok(ScheduledOutcome::Published)
     })
 }

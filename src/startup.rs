@@ -200,7 +200,10 @@ fn build_runner(
     );
     runner.register(
         crate::editorial::schedule::PUBLISH_JOB,
-        crate::editorial::schedule::Publisher { pool: pool.clone() },
+        crate::editorial::schedule::Publisher {
+            pool: pool.clone(),
+            federation: federation.clone(),
+        },
     );
     let schedule =
         crate::newsletter::digest::Schedule::from_settings(settings).map_err(StartError::Config)?;

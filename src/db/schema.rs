@@ -252,6 +252,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    post_mentions (post_id, acct) {
+        post_id -> BigInt,
+        acct -> Text,
+        actor_id -> Nullable<BigInt>,
+        href -> Text,
+        profile_url -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(followers -> blogs (blog_id));
 diesel::joinable!(followers -> actors (actor_id));
 diesel::joinable!(replies -> posts (post_id));
@@ -259,6 +272,8 @@ diesel::joinable!(replies -> blogs (blog_id));
 diesel::joinable!(replies -> actors (actor_id));
 diesel::joinable!(reactions -> posts (post_id));
 diesel::joinable!(reactions -> actors (actor_id));
+diesel::joinable!(post_mentions -> posts (post_id));
+diesel::joinable!(post_mentions -> actors (actor_id));
 
 // The editorial workflow (issue 5): revisions, sign-off, scheduling, comments, presence,
 // invitations, the publishing freeze and the audit log.
@@ -491,6 +506,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_blocks,
     blog_blocks,
     reports,
+    post_mentions,
     post_revisions,
     post_workflow,
     post_approvals,

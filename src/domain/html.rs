@@ -33,6 +33,22 @@ impl SafeHtml {
         Self(LOCAL.clean(&html).to_string())
     }
 
+    /// Renders an author's Markdown as [`SafeHtml::from_markdown`] does, with each mention
+    /// of an account that `profile` knows (by its address, to its profile page) made a
+    /// link in Mastodon's microformat (see [`super::mentions::link`]).
+    pub fn from_markdown_with_mentions(
+        markdown: &str,
+        profile: &dyn Fn(&super::mentions::Acct) -> Option<String>,
+    ) -> Self {
+        let mut html = String::with_capacity(markdown.len() * 3 / 2);
+        let events = Parser::new_ext(markdown, markdown_options()).map(demote_heading);
+        pulldown_cmark::html::push_html(
+            &mut html,
+            super::mentions::link(events, profile).into_iter(),
+        );
+        Self(LOCAL.clean(&html).to_string())
+    }
+
     /// Escapes plain text into HTML paragraphs (used where no Markdown is wanted).
     pub fn from_plain_text(text: &str) -> Self {
         let mut html = String::new();
@@ -124,7 +140,8 @@ fn escape_into(out: &mut String, text: &str) {
     }
 }
 
-fn markdown_options() -> Options {
+/// The Markdown our authors write: CommonMark with tables, strikethrough and task lists.
+pub(crate) fn markdown_options() -> Options {
     Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
 }
 
@@ -186,8 +203,18 @@ fn local_builder() -> ammonia::Builder<'static> {
             "th",
             "td",
             "input",
+            "span",
         ])
         .add_tag_attributes("a", ["href", "title"])
+        // Mentions in Mastodon's microformat (`h-card`, `u-url mention`), so other
+        // servers and feed readers know them; no other classes.
+        .allowed_classes(
+            [
+                ("a", ["u-url", "mention"].into()),
+                ("span", ["h-card"].into()),
+            ]
+            .into(),
+        )
         .add_tag_attributes("img", ["src", "alt", "title"])
         .add_tag_attributes("ol", ["start"])
         .add_tag_attributes("th", ["align"])
@@ -503,6 +530,34 @@ mod tests {
             "{}",
             html.as_str()
         );
+    }
+
+    #[test]
+    fn mentions_keep_mastodons_microformat_and_nothing_else() {
+        let profile = |acct: &super::super::mentions::Acct| {
+            (acct.to_string() == "b@other.example").then(|| "https://other.example/@b".to_owned())
+        };
+        let html = SafeHtml::from_markdown_with_mentions(
+            "Hi @b@other.example and @c@other.example. <span class=\"evil h-card\" style=\"x\">s</span> <a class=\"big\" href=\"/x\">x</a>",
+            &profile,
+        );
+        let expected = r#"<span class="h-card"><a href="https://other.example/@b" class="u-url mention" rel="noopener noreferrer">@<span>b</span></a></span>"#;
+        assert!(html.as_str().contains(expected), "{}", html.as_str());
+        assert!(
+            html.as_str().contains("and @c@other.example."),
+            "{}",
+            html.as_str()
+        );
+        assert!(
+            html.as_str().contains(r#"<span class="h-card">s</span>"#),
+            "{}",
+            html.as_str()
+        );
+        assert!(!html.as_str().contains("big") && !html.as_str().contains("style"));
+        // Feeds, email and the fediverse clean again with the same list: it survives.
+        let base = url::Url::parse("https://blogs.example/@ceo/hi").expect("url");
+        assert!(html.for_federation(&base).as_str().contains(expected));
+        assert!(html.with_absolute_urls(&base).as_str().contains(expected));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod blogs;
 pub mod html;
 pub mod media;
+pub mod mentions;
 pub mod names;
 pub mod password;
 pub mod posts;

@@ -356,6 +356,22 @@ pub fn update_content(
     find(conn, post.id)?.ok_or(AppError::NotFound)
 }
 
+/// Stores a post's text rendered again from the same Markdown (with its mentions made
+/// links when it goes out); marks the post changed, so pages and feeds are rendered anew.
+pub fn set_body_html(
+    conn: &mut DbConnection,
+    post: &Post,
+    html: &SafeHtml,
+) -> Result<Post, AppError> {
+    diesel::update(posts::table.find(post.id))
+        .set((
+            posts::body_html.eq(html),
+            posts::updated_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    find(conn, post.id)?.ok_or(AppError::NotFound)
+}
+
 fn set_tags(conn: &mut DbConnection, post_id: i64, tags: &[TagName]) -> QueryResult<()> {
     diesel::delete(post_tags::table.filter(post_tags::post_id.eq(post_id))).execute(conn)?;
     // Multi-row inserts do not compile through the multi-backend connection.

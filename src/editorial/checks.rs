@@ -12,7 +12,11 @@
 //!   warning is worth reading; an unlabelled number that fails the check digit is not
 //!   flagged;
 //! * links whose address is malformed or will not work from a feed, an email or the
-//!   fediverse.
+//!   fediverse;
+//! * mentions that look like a fediverse address but are not one (`@jane@nhs`,
+//!   `@jane@`), and mentions beyond the number a post can carry. Whether a well-formed
+//!   account exists is found out when the post goes out (that needs the network): one
+//!   that cannot be found stays plain text.
 
 use std::sync::LazyLock;
 
@@ -53,6 +57,8 @@ pub enum WarningKind {
     PatientIdentifier,
     /// A link that will not work.
     Link,
+    /// A mention that will stay plain text.
+    Mention,
 }
 
 /// A readability score and what would raise it.
@@ -106,6 +112,7 @@ pub fn check(input: &PostInput) -> Report {
     let all_text = format!("{text}{}", blocks.join("\n\n"));
     let mut warnings = identifiers(&all_text);
     warnings.extend(links(&input.body_markdown));
+    warnings.extend(mentions(&input.body_markdown));
     let mut scored: Vec<String> = [&input.title, &input.summary]
         .into_iter()
         .flatten()
@@ -386,6 +393,32 @@ pub fn links(markdown: &str) -> Vec<Warning> {
     warnings
 }
 
+/// Warnings about mentions in Markdown that will not reach anyone.
+pub fn mentions(markdown: &str) -> Vec<Warning> {
+    let found = crate::domain::mentions::find(markdown);
+    let mut warnings: Vec<Warning> = found
+        .malformed
+        .iter()
+        .map(|written| Warning {
+            kind: WarningKind::Mention,
+            message: format!(
+                "“{written}” looks like a mention but is not a whole fediverse address: write it as @name@server.example, or it stays plain text"
+            ),
+        })
+        .collect();
+    if found.over_limit > 0 {
+        warnings.push(Warning {
+            kind: WarningKind::Mention,
+            message: format!(
+                "The post mentions more than {} accounts: the other {} stay plain text and are not told",
+                crate::domain::mentions::MAX_MENTIONS,
+                found.over_limit
+            ),
+        });
+    }
+    warnings
+}
+
 /// What is wrong with a link address, if anything.
 pub fn link_problem(url: &str) -> Option<&'static str> {
     let url = url.trim();
@@ -500,6 +533,18 @@ mod tests {
         let found = links("See [the plan](www.example.nhs.uk/plan) and [NHS](https://www.nhs.uk).");
         assert_eq!(found.len(), 1);
         assert!(found[0].message.contains("the plan"));
+    }
+
+    #[test]
+    fn malformed_mentions_warn() {
+        let found = mentions("Thanks @jane@nhs.net and @bob@nhs, and email carol@nhs.net.");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, WarningKind::Mention);
+        assert!(
+            found[0].message.contains("“@bob@nhs”"),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]

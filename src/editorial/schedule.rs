@@ -82,6 +82,8 @@ pub fn release_held(conn: &mut DbConnection, freeze_id: i64) -> diesel::QueryRes
 pub struct Publisher {
     /// The database.
     pub pool: Pool,
+    /// The fediverse, for looking up the accounts a post mentions before it goes out.
+    pub federation: crate::federation::Federation,
 }
 
 impl Handler for Publisher {
@@ -91,10 +93,28 @@ impl Handler for Publisher {
                 Ok(payload) => payload,
                 Err(e) => return Outcome::Fail(e),
             };
+            // The accounts the scheduled text mentions, looked up before the publishing
+            // transaction (which holds no network I/O).
+            let pool = self.pool.clone();
+            let revision_id = payload.revision_id;
+            let text = tokio::task::spawn_blocking(move || {
+                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                super::revisions::find_id(&mut conn, revision_id)
+                    .map(|r| r.map(|r| r.body_markdown))
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+            let mentions = match text {
+                Ok(Ok(Some(text))) => {
+                    crate::federation::mentions::resolve(&self.federation, &text).await
+                }
+                // A revision gone or unreadable: the publish below decides what that means.
+                _ => crate::federation::mentions::Mentions::none(),
+            };
             let pool = self.pool.clone();
             let result = tokio::task::spawn_blocking(move || {
                 let mut conn = pool.get().map_err(|e| e.to_string())?;
-                crate::publishing::publish_scheduled(&mut conn, &payload)
+                crate::publishing::publish_scheduled(&mut conn, &payload, &mentions)
                     .map_err(|e| crate::error::chain(&e))
             })
             .await;

@@ -489,7 +489,7 @@ fn follow(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result
         .and_then(Value::as_str)
         .unwrap_or_default();
     let signer = cx.signer;
-    if moderation::is_blocked(conn, Some(blog.id), signer, cx.block)? {
+    if moderation::is_blocked_with(conn, Some(blog.id), signer, cx.block)? {
         outbox::answer_follow(
             conn,
             cx.settings,
@@ -752,7 +752,7 @@ fn create_note(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> R
         // Not for us: a post that reached the shared inbox through a follower's server.
         return Ok(());
     };
-    if moderation::is_blocked(conn, Some(blog.id), cx.signer, cx.block)? {
+    if moderation::is_blocked_with(conn, Some(blog.id), cx.signer, cx.block)? {
         return Ok(());
     }
     if replies_closed {
@@ -871,7 +871,7 @@ fn react(
     let Some((blog, post)) = objects::local_post(conn, cx.settings, &target)? else {
         return Ok(());
     };
-    if moderation::is_blocked(conn, Some(blog.id), cx.signer, cx.block)? {
+    if moderation::is_blocked_with(conn, Some(blog.id), cx.signer, cx.block)? {
         return Ok(());
     }
     let id = activity

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod discovery;
 pub mod inbox;
 pub mod keys;
+pub mod mentions;
 pub mod moderation;
 pub mod objects;
 pub mod outbox;

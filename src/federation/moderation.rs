@@ -189,6 +189,37 @@ pub fn follower_inboxes(conn: &mut DbConnection, blog_id: i64) -> QueryResult<Ve
         .filter(actors::moved_to.is_null())
         .select((actors::inbox, actors::shared_inbox, actors::domain))
         .load(conn)?;
+    delivery_inboxes(conn, rows)
+}
+
+/// The inboxes of accounts that replied to, liked or boosted a post: their servers hold
+/// a copy of it, which its Update and Delete must reach (as Mastodon's reach does).
+pub fn interacted_inboxes(conn: &mut DbConnection, post_id: i64) -> QueryResult<Vec<String>> {
+    let mut rows: Vec<(String, Option<String>, String)> = replies::table
+        .inner_join(actors::table)
+        .filter(replies::post_id.eq(post_id))
+        .filter(actors::deleted_at.is_null())
+        .select((actors::inbox, actors::shared_inbox, actors::domain))
+        .distinct()
+        .load(conn)?;
+    rows.extend(
+        reactions::table
+            .inner_join(actors::table)
+            .filter(reactions::post_id.eq(post_id))
+            .filter(actors::deleted_at.is_null())
+            .select((actors::inbox, actors::shared_inbox, actors::domain))
+            .distinct()
+            .load::<(String, Option<String>, String)>(conn)?,
+    );
+    delivery_inboxes(conn, rows)
+}
+
+/// Where to deliver to accounts given as (inbox, shared inbox, server): the shared inbox
+/// where there is one, each once, servers blocked by the instance left out.
+pub fn delivery_inboxes(
+    conn: &mut DbConnection,
+    rows: Vec<(String, Option<String>, String)>,
+) -> QueryResult<Vec<String>> {
     let rejected = RejectedDomains::load(conn)?;
     let mut inboxes: Vec<String> = rows
         .into_iter()
@@ -980,9 +1011,18 @@ pub fn blog_unblock(
 }
 
 /// Whether the account is blocked instance-wide or by this blog (by account or domain).
-/// `server_block` is the instance block on the account's server, which the caller has
-/// already looked up (the inbox does so before it verifies anything).
 pub fn is_blocked(
+    conn: &mut DbConnection,
+    blog_id: Option<i64>,
+    actor: &RemoteActor,
+) -> QueryResult<bool> {
+    let server_block = domain_block_for(conn, &actor.domain)?;
+    is_blocked_with(conn, blog_id, actor, server_block)
+}
+
+/// [`is_blocked`] for a caller that has already looked up the instance block on the
+/// account's server (the inbox does so before it verifies anything).
+pub fn is_blocked_with(
     conn: &mut DbConnection,
     blog_id: Option<i64>,
     actor: &RemoteActor,

@@ -64,6 +64,8 @@ pub struct PostParts {
     pub images: Vec<Media>,
     /// Its reply, like and boost counts.
     pub counts: Counts,
+    /// The accounts its text mentions.
+    pub mentions: Vec<super::mentions::Resolved>,
 }
 
 /// Loads what [`post_object`] needs.
@@ -77,12 +79,14 @@ pub fn load_parts(
         .unwrap_or_default();
     let images = media::referenced_in(conn, blog.id, &post.body_markdown)?;
     let counts = counts(conn, post.id)?;
+    let mentions = super::mentions::active_of(conn, post.id)?;
     Ok(PostParts {
         blog,
         post,
         tags,
         images,
         counts,
+        mentions,
     })
 }
 
@@ -164,11 +168,20 @@ pub fn post_object(
         tags,
         images,
         counts,
+        mentions,
     } = parts;
     let id = post_url(settings, blog, post)
         .ok_or_else(|| FederationError::Invalid("the post has no address yet".into()))?;
     let actor = keys::blog_id(settings, blog);
     let followers = url(settings, &format!("{}/followers", blog.path()));
+    // Each mentioned account is tagged and addressed, as Mastodon does: its server then
+    // shows the post as a mention of it.
+    let mention_tags: Vec<Value> = mentions
+        .iter()
+        .map(|m| json!({ "type": "Mention", "href": m.href, "name": format!("@{}", m.acct) }))
+        .collect();
+    let mut cc = vec![followers.to_string()];
+    cc.extend(mentions.iter().map(|m| m.href.clone()));
     let hashtags: Vec<Hashtag> = tags
         .iter()
         .map(|tag| Hashtag {
@@ -259,6 +272,9 @@ pub fn post_object(
                 preview["summary"] = json!(warning);
                 preview["sensitive"] = json!(true);
             }
+            if !mention_tags.is_empty() {
+                preview["tag"] = json!(mention_tags);
+            }
             (
                 "Article",
                 Some(title.clone()),
@@ -281,11 +297,12 @@ pub fn post_object(
         published: post.published_at.unwrap_or(post.created_at).and_utc(),
         updated: post.edited_at.map(|t| t.and_utc()),
         to: vec![PUBLIC.to_owned()],
-        cc: vec![followers.to_string()],
+        cc,
         in_reply_to: None,
         tag: hashtags
             .into_iter()
             .map(|h| serde_json::to_value(h).unwrap_or(Value::Null))
+            .chain(mention_tags)
             .collect(),
         attachment,
         sensitive: post.content_warning.is_some(),

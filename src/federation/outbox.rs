@@ -13,6 +13,7 @@ use url::Url;
 
 use super::delivery::{self, Signer};
 use super::keys::{self, url};
+use super::mentions;
 use super::moderation::{self, Reply, ReplyStatus, Visibility};
 use super::objects;
 use super::protocol::{self, Activity, PostObject};
@@ -96,7 +97,6 @@ pub fn post_activity(
     };
     let actor = keys::blog_id(settings, &blog);
     let followers = url(settings, &format!("{}/followers", blog.path()));
-    let audience = (vec![PUBLIC.to_owned()], vec![followers.to_string()]);
     let activity = match (change.change, post.status()) {
         (Change::Published | Change::Edited, Status::Published) => {
             let verb = if change.change == Change::Published {
@@ -106,6 +106,8 @@ pub fn post_activity(
             };
             let parts = objects::load_parts(conn, blog.clone(), post)?;
             let object: PostObject = objects::post_object(settings, &parts, false)?;
+            // Addressed as the object is: public, followers and the accounts it mentions.
+            let (to, cc) = (object.to.clone(), object.cc.clone());
             Activity {
                 context: protocol::context(),
                 id: activity_id(&object_id, &verb.to_ascii_lowercase(), change.at_ms),
@@ -113,8 +115,8 @@ pub fn post_activity(
                 actor,
                 object: serde_json::to_value(object)
                     .map_err(|e| FederationError::Invalid(e.to_string()))?,
-                to: audience.0,
-                cc: audience.1,
+                to,
+                cc,
                 published: Some(at(change.at_ms)),
             }
         }
@@ -129,14 +131,35 @@ pub fn post_activity(
                 false,
             ))
             .map_err(|e| FederationError::Invalid(e.to_string()))?,
-            to: audience.0,
-            cc: audience.1,
+            to: vec![PUBLIC.to_owned()],
+            cc: vec![followers.to_string()],
             published: Some(at(change.at_ms)),
         },
         // The post moved on before this job ran; a later job says what it is now.
         _ => return Ok(None),
     };
     Ok(Some((blog, activity)))
+}
+
+/// Where a post change goes. A Create: the blog's followers and the accounts the post
+/// mentions. An Update or Delete also reaches every server that holds a copy, as
+/// Mastodon's reach does: accounts mentioned before an edit took them out, and accounts
+/// that replied to, liked or boosted the post. Duplicates are folded when queued.
+pub fn post_inboxes(
+    conn: &mut DbConnection,
+    blog: &Blog,
+    post_id: i64,
+    change: Change,
+) -> QueryResult<Vec<String>> {
+    let mut inboxes = moderation::follower_inboxes(conn, blog.id)?;
+    match change {
+        Change::Published => inboxes.extend(mentions::inboxes(conn, post_id, false)?),
+        Change::Edited | Change::Withdrawn => {
+            inboxes.extend(mentions::inboxes(conn, post_id, true)?);
+            inboxes.extend(moderation::interacted_inboxes(conn, post_id)?);
+        }
+    }
+    Ok(inboxes)
 }
 
 /// Builds post activities and queues their deliveries.
@@ -170,7 +193,7 @@ impl Handler for FederateHandler {
                         };
                         let json = serde_json::to_string(&activity)
                             .map_err(|e| FederationError::Invalid(e.to_string()))?;
-                        let inboxes = moderation::follower_inboxes(conn, blog.id)?;
+                        let inboxes = post_inboxes(conn, &blog, change.post_id, change.change)?;
                         delivery::enqueue(conn, Signer::Blog(blog.id), &activity.id, &json, inboxes)
                     })
                 })

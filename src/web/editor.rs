@@ -29,6 +29,7 @@ use crate::editorial::roles::Standing;
 use crate::editorial::schedule::format_london;
 use crate::editorial::workflow::{self, Stage};
 use crate::error::{AppError, FieldError};
+use crate::federation::mentions::{self, Mentions};
 use crate::publishing::{self, Conflict, SaveRequest, Saved};
 
 /// Routes under `/dashboard`.
@@ -918,6 +919,16 @@ async fn handle_editor(
         Ok(input) => input,
         Err(errors) => return Ok(rerender(&values, &errors, None, None, 400, None)),
     };
+    // A save that can go out needs the accounts its text mentions, looked up now: the
+    // save's transaction holds no network I/O.
+    let may_go_live = publish
+        || (context.post.as_ref().map(Post::status) == Some(Status::Published)
+            && context.standing.can_publish_directly());
+    let mentions = if may_go_live {
+        mentions::resolve(&state.federation, &input.body_markdown).await
+    } else {
+        Mentions::none()
+    };
     let blog = context.blog.clone();
     let post = context.post.clone();
     let base_revision = context.base.as_ref().map(|b| b.id);
@@ -934,6 +945,7 @@ async fn handle_editor(
                     base_revision,
                     kind: Kind::Save,
                     publish,
+                    mentions: &mentions,
                 },
             )
         })
@@ -1110,6 +1122,7 @@ async fn autosave(
                     base_revision,
                     kind: Kind::Autosave,
                     publish: false,
+                    mentions: &Mentions::none(),
                 },
             )
         })

@@ -155,6 +155,7 @@ e2e! {
             base_revision: None,
             kind: Kind::Save,
             publish: false,
+            mentions: &rounds::federation::mentions::Mentions::none(),
         })
         .expect("draft");
         let Saved::Saved { post, .. } = saved else { panic!("not saved") };

@@ -351,6 +351,19 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A second, separate server (its own database on the same backend, its own data
+    /// folder): another instance on the fediverse.
+    pub async fn another(&self, change: impl FnOnce(&mut Settings)) -> TestApp {
+        let backend = if self.db.url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        TestApp::spawn_with(backend, change).await
+    }
+}
+
 /// Another node on the same database and data folder, answering for the same public URL
 /// (as several nodes behind one proxy do).
 pub struct Sibling {

@@ -13,6 +13,7 @@ use crate::editorial::revisions::{self, Content, HistoryEntry, Kind, Revision};
 use crate::editorial::schedule::format_london;
 use crate::editorial::{Actor, workflow};
 use crate::error::AppError;
+use crate::federation::mentions::Mentions;
 use crate::publishing::{self, SaveRequest, Saved};
 use crate::web::AppState;
 use crate::web::auth::{SignedIn, html_page};
@@ -270,6 +271,8 @@ async fn restore(
                     base_revision: Some(head.id),
                     kind: Kind::Restore,
                     publish: false,
+                    // A restore never goes out by itself.
+                    mentions: &Mentions::none(),
                 },
             )
         })

@@ -19,6 +19,7 @@ use crate::editorial::roles::{self, Standing};
 use crate::editorial::schedule::{self, format_london};
 use crate::editorial::workflow::{self, Approval, Stage};
 use crate::error::{AppError, FieldError};
+use crate::federation::mentions;
 use crate::publishing;
 use crate::web::AppState;
 use crate::web::auth::{SignedIn, html_page};
@@ -630,14 +631,25 @@ async fn publish(
 ) -> Result<HttpResponse, AppError> {
     me.check_csrf(&form.csrf_token)?;
     let seen = form.revision;
+    let id = path.into_inner();
+    // The accounts the latest text mentions are looked up before the publishing
+    // transaction, which holds no network I/O (and only for someone who may see it).
+    let post = load_post(&state, &me.user, id).await?.post;
+    let text = state
+        .db(move |conn| {
+            Ok(revisions::head(conn, post.id)?
+                .map_or(post.body_markdown, |head| head.body_markdown))
+        })
+        .await?;
+    let mentions = mentions::resolve(&state.federation, &text).await;
     act(
         &state,
         &me,
-        path.into_inner(),
+        id,
         "published",
         &form.schedule,
         move |conn, c, actor| {
-            publishing::publish(conn, &c.blog, c.post.id, actor, seen).map(|_| ())
+            publishing::publish(conn, &c.blog, c.post.id, actor, seen, &mentions).map(|_| ())
         },
     )
     .await

@@ -8,6 +8,7 @@ mod pasture;
 mod peer;
 mod replies;
 mod restart;
+mod two_servers;
 
 use reqwest::StatusCode;
 use reqwest::header;
@@ -15,6 +16,7 @@ use rounds::domain::blogs::Blog;
 use rounds::domain::posts::{Post, PostFields, PostInput};
 use rounds::editorial::Actor;
 use rounds::editorial::revisions::Kind;
+use rounds::federation::mentions::Mentions;
 use rounds::publishing::{SaveRequest, Saved};
 use serde_json::{Value, json};
 
@@ -54,6 +56,7 @@ pub fn save(
         base_revision: None,
         kind: Kind::Save,
         publish,
+        mentions: &Mentions::none(),
     };
     match rounds::publishing::save(&mut app.conn(), &request).expect("saved") {
         Saved::Saved { post, .. } => post,
