@@ -4,6 +4,7 @@
 
 mod bovine;
 mod browser;
+mod delivery;
 mod pasture;
 mod peer;
 mod replies;

@@ -45,7 +45,7 @@ async fn create(peer: &Peer, app: &TestApp, name: &str, object: &Value) -> u16 {
     .await
 }
 
-async fn follow(peer: &Peer, app: &TestApp, name: &str) -> u16 {
+pub(super) async fn follow(peer: &Peer, app: &TestApp, name: &str) -> u16 {
     let actor = peer.actor(name);
     peer.deliver(
         name,
@@ -99,7 +99,7 @@ fn setup(app: &TestApp) -> (Blog, Post) {
     (blog, post)
 }
 
-async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+pub(super) async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -390,7 +390,7 @@ e2e! {
 }
 
 e2e! {
-    with |s| s.federation_allow_private_addresses = true;
+    with |s| { s.federation_allow_private_addresses = true; s.federation_retry_seconds = 1; };
     async fn deliveries_retry_drop_and_dead_letters(app: TestApp) {
         let (blog, _) = setup(&app);
         // The first post's fan-out finds no followers, so alice (following next) is not
