@@ -141,7 +141,24 @@ e2e! {
             .collect();
         assert_eq!(fields[0], ("Role".into(), "Chief Executive".into()));
         assert_eq!(fields[1], ("Organisation".into(), "Example NHS Foundation Trust".into()));
-        assert!(fields[2].1.contains(r#"rel="me"#) || fields[2].1.contains("rel=\"me "), "{fields:?}");
+        assert_eq!(fields[2].0, "Website");
+        // Mastodon's rule (VerifyLinkService): the field is one link whose text is its
+        // href; the page there (fetched as HTML) has an `a` or `link` with `rel` "me"
+        // whose href is the account's `url`.
+        let field = scraper::Html::parse_fragment(&fields[2].1);
+        let links: Vec<_> = field.select(&scraper::Selector::parse("a").expect("css")).collect();
+        assert_eq!(links.len(), 1, "{fields:?}");
+        let website = links[0].value().attr("href").expect("href").to_owned();
+        assert_eq!(links[0].text().collect::<String>(), website);
+        let account = person["url"].as_str().expect("url").to_owned();
+        for page in [website.as_str(), account.as_str()] {
+            let html = app.client.get(page).header(header::ACCEPT, "text/html").send().await.expect("get");
+            assert_eq!(html.status(), StatusCode::OK);
+            let html = scraper::Html::parse_document(&html.text().await.expect("body"));
+            let me = scraper::Selector::parse(r#"a[rel~="me"], link[rel~="me"]"#).expect("css");
+            let back: Vec<&str> = html.select(&me).filter_map(|l| l.value().attr("href")).collect();
+            assert!(back.iter().any(|href| href.eq_ignore_ascii_case(&account)), "{page} links back to {account}: {back:?}");
+        }
         let html = app.get("/@ceo").await;
         assert!(html.headers()[header::CONTENT_TYPE].to_str().expect("type").starts_with("text/html"));
         assert_eq!(html.headers()[header::VARY], "Accept");
