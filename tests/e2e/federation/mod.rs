@@ -544,3 +544,60 @@ e2e! {
         assert_eq!(served["preview"]["summary"], "Death of a patient");
     }
 }
+
+e2e! {
+    async fn collections_are_json_for_servers_and_pages_for_browsers(app: TestApp) {
+        const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        const LD: &str = r#"application/ld+json; profile="https://www.w3.org/ns/activitystreams""#;
+        let jane = app.user("jane", false);
+        let blog = app.blog("ceo", "Jane Smith", &jane);
+        let post = publish(&app, &blog, "", "Proud of ward 7.", "");
+        let post_path = post.path("ceo").expect("path");
+        let mut cases: Vec<(String, String)> = ["followers", "following", "outbox", "featured"]
+            .iter()
+            .map(|c| (format!("/@ceo/{c}"), "/@ceo".to_owned()))
+            .collect();
+        for c in ["replies", "likes", "shares"] {
+            cases.push((format!("{post_path}/{c}"), post_path.clone()));
+        }
+        let get = |path: &str, accept: Option<&str>| {
+            let request = app.client.get(app.url(path));
+            match accept {
+                Some(accept) => request.header(header::ACCEPT, accept),
+                None => request,
+            }
+            .send()
+        };
+        for (path, page) in &cases {
+            // A browser is sent to the page that shows it.
+            let browser = get(path, Some(BROWSER)).await.expect("get");
+            assert_eq!(browser.status(), StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(browser.headers()[header::LOCATION], page.as_str(), "{path}");
+            assert_eq!(browser.headers()[header::VARY], "Accept", "{path}");
+            let shown = get(page, Some(BROWSER)).await.expect("get");
+            assert_eq!(shown.status(), StatusCode::OK, "{page}");
+            assert!(shown.headers()[header::CONTENT_TYPE].to_str().expect("type").starts_with("text/html"));
+            // Servers, and clients that take anything, get the collection.
+            for accept in [Some(AP), Some(LD), Some("*/*"), None] {
+                let response = get(path, accept).await.expect("get");
+                assert_eq!(response.status(), StatusCode::OK, "{path} {accept:?}");
+                assert!(response.headers()[header::CONTENT_TYPE].to_str().expect("type").starts_with(AP), "{path} {accept:?}");
+                assert_eq!(response.headers()[header::VARY], "Accept", "{path}");
+                let body: Value = response.json().await.expect("json");
+                assert_eq!(body["id"], app.url(path), "{path} {accept:?}");
+            }
+        }
+        assert_eq!(get("/@nobody/followers", Some(BROWSER)).await.expect("get").status(), StatusCode::NOT_FOUND);
+
+        // The instance actor's outbox is there, empty, with the id it is fetched by.
+        let (_, _, instance) = get_json(&app, "/actor").await;
+        let outbox = instance["outbox"].as_str().expect("outbox").to_owned();
+        let response = app.client.get(&outbox).header(header::ACCEPT, AP).send().await.expect("get");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()[header::CONTENT_TYPE].to_str().expect("type").starts_with(AP));
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["id"], outbox.as_str());
+        assert_eq!(body["type"], "OrderedCollection");
+        assert_eq!(body["totalItems"], 0);
+    }
+}
