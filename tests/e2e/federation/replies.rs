@@ -516,3 +516,50 @@ e2e! {
         assert_eq!(other.get(app.url("/dashboard/admin/fediverse")).send().await.expect("get").status(), StatusCode::FORBIDDEN);
     }
 }
+
+/// Sends `object` as alice's reply and approves it; its row id.
+async fn approved_reply(peer: &Peer, app: &TestApp, object: &Value) -> i64 {
+    assert_eq!(create(peer, app, "alice", object).await, 202);
+    let id = reply_id(app, object["id"].as_str().expect("id"));
+    act(
+        app,
+        "/dashboard/@ceo/replies",
+        &format!("/dashboard/@ceo/replies/{id}/approve"),
+        &[],
+    )
+    .await;
+    id
+}
+
+e2e! {
+    with |s| s.federation_allow_private_addresses = true;
+    async fn long_links_in_replies_are_shortened_as_on_mastodon(app: TestApp) {
+        let (_, post) = setup(&app);
+        let path = post.path("ceo").expect("path");
+        let peer = Peer::start();
+        app.sign_in("jane").await;
+        // As Mastodon writes a mention, a hashtag and a long link; and a class of ours.
+        let content = concat!(
+            r#"<p><span class="h-card" translate="no"><a href="https://m.example/@ceo" class="u-url mention">@<span>ceo</span></a></span> "#,
+            r#"<a href="https://m.example/tags/nhs" class="mention hashtag" rel="tag">#<span>NHS</span></a> "#,
+            r#"<a href="https://www.england.nhs.uk/long/path/to/the/plan" target="_blank" rel="nofollow noopener" translate="no">"#,
+            r#"<span class="invisible">https://www.</span><span class="ellipsis">england.nhs.uk/long/path/t</span><span class="invisible">o/the/plan</span></a> "#,
+            r#"<span class="nhsuk-button rounds-reply">Press</span></p>"#,
+        );
+        let (_, object) = note(&peer, "alice", 1, &app.url(&path), content);
+        approved_reply(&peer, &app, &object).await;
+
+        let (_, page) = app.page(&path).await;
+        let link = ".rounds-reply__body a[href='https://www.england.nhs.uk/long/path/to/the/plan']";
+        assert_eq!(page.texts(&format!("{link} .invisible")), ["https://www.", "o/the/plan"]);
+        assert_eq!(page.texts(&format!("{link} .ellipsis")), ["england.nhs.uk/long/path/t"]);
+        assert!(page.has(".rounds-reply__body .h-card a.u-url.mention"));
+        assert!(page.has(".rounds-reply__body a.mention.hashtag"));
+        assert!(!page.has(".rounds-reply__body .nhsuk-button") && !page.has(".rounds-reply__body .rounds-reply"), "no other class");
+        // The page's stylesheet hides the invisible parts and marks the cut.
+        assert!(page.attrs("link[rel=stylesheet]", "href").contains(&"/assets/rounds.css".to_owned()));
+        let css: String = app.get("/assets/rounds.css").await.text().await.expect("css").split_whitespace().collect();
+        assert!(css.contains(".rounds-reply__body.invisible{display:none;}"), "{css}");
+        assert!(css.contains(r#".rounds-reply__body.ellipsis::after{content:"…";}"#), "{css}");
+    }
+}
