@@ -563,3 +563,32 @@ e2e! {
         assert!(css.contains(r#".rounds-reply__body.ellipsis::after{content:"…";}"#), "{css}");
     }
 }
+
+e2e! {
+    with |s| s.federation_allow_private_addresses = true;
+    async fn links_to_replies_stay_on_their_authors_server(app: TestApp) {
+        let (_, post) = setup(&app);
+        let path = post.path("ceo").expect("path");
+        let peer = Peer::start();
+        app.sign_in("jane").await;
+        let own_page = format!("{}/@alice/1", peer.base);
+        let mut expected = Vec::new();
+        for (n, url) in [(1, own_page.as_str()), (2, "https://evil.example/login"), (3, "javascript:alert(document.cookie)")] {
+            let (note_id, mut object) = note(&peer, "alice", n, &app.url(&path), "<p>Agreed.</p>");
+            object["url"] = json!(url);
+            let id = approved_reply(&peer, &app, &object).await;
+            // Its own page on alice's server, else its id there.
+            expected.push((id, if n == 1 { own_page.clone() } else { note_id }));
+        }
+        let (_, page) = app.page(&path).await;
+        let (_, queue) = app.page("/dashboard/@ceo/replies?show=approved").await;
+        for (id, href) in expected {
+            assert_eq!(page.attrs(&format!("#reply-{id} > article > p > a"), "href"), [href.as_str()], "the post's page");
+            let originals: Vec<String> = queue.html.select(&scraper::Selector::parse(&format!("#reply-{id} a")).expect("css"))
+                .filter(|a| a.text().collect::<String>().contains("See the original"))
+                .filter_map(|a| a.value().attr("href").map(str::to_owned))
+                .collect();
+            assert_eq!(originals, [href.as_str()], "the moderation page");
+        }
+    }
+}
