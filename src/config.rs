@@ -112,6 +112,10 @@ pub struct Settings {
     /// Let federation reach private and loopback addresses (and accept http ids with
     /// ports there): for tests and closed networks only.
     pub federation_allow_private_addresses: bool,
+    /// Seconds before the first retry of a delivery another server did not take (a
+    /// network error, 5xx, 408, 429 or 401); each later retry waits twice as long, at
+    /// most six hours, and never less than the server's `Retry-After`.
+    pub federation_retry_seconds: u64,
     /// Seconds between the editor's autosaves while someone types.
     pub autosave_seconds: u64,
     /// Seconds between the editor's presence updates ("who else has this open").
@@ -165,6 +169,7 @@ impl Default for Settings {
             dkim_domain: String::new(),
             job_workers: 32,
             federation_allow_private_addresses: false,
+            federation_retry_seconds: 30,
             autosave_seconds: 5,
             presence_seconds: 10,
             invitation_hours: 72,
@@ -276,6 +281,12 @@ impl Settings {
         if !(1..=21_600).contains(&self.mail_retry_seconds) {
             return invalid(
                 "mail_retry_seconds",
+                "must be between 1 and 21600 (six hours)",
+            );
+        }
+        if !(1..=21_600).contains(&self.federation_retry_seconds) {
+            return invalid(
+                "federation_retry_seconds",
                 "must be between 1 and 21600 (six hours)",
             );
         }

@@ -377,19 +377,6 @@ impl EmailHandler {
         .map_err(|e| e.to_string())?
     }
 
-    /// The wait before the next try: `mail_retry_seconds`, doubling with each attempt, at
-    /// most six hours, and up to a quarter more at random.
-    fn retry_after(&self, attempt: i32) -> Duration {
-        use rand::Rng;
-        let exponent = u32::try_from(attempt.clamp(1, 20) - 1).unwrap_or(0);
-        let base = self
-            .retry_seconds
-            .saturating_mul(2u64.saturating_pow(exponent))
-            .min(6 * 3600);
-        let jitter = rand::rng().random_range(0..=base / 4);
-        Duration::from_secs(base + jitter)
-    }
-
     async fn send(&self, job: &Job, email: &Email) -> Outcome {
         let mut message = match email.to_message(&self.from) {
             Ok(message) => message,
@@ -407,7 +394,7 @@ impl EmailHandler {
                 return match transport.send(message).await {
                     Ok(_) => Outcome::Done,
                     Err(e) => Outcome::Retry {
-                        after: Some(self.retry_after(job.attempts)),
+                        after: None,
                         error: e.to_string(),
                     },
                 };
@@ -456,7 +443,7 @@ impl EmailHandler {
             }
         }
         Outcome::Retry {
-            after: Some(self.retry_after(job.attempts)),
+            after: None,
             error: failure.message,
         }
     }
@@ -605,23 +592,10 @@ impl EmailHandler {
                     ));
                 }
                 Ok(false) => {}
-                Err(error) => {
-                    return Outcome::Retry {
-                        after: Some(self.retry_after(job.attempts)),
-                        error,
-                    };
-                }
+                Err(error) => return Outcome::Retry { after: None, error },
             }
         }
         self.send(job, email).await
-    }
-
-    /// A database error or panic as a retry with the usual backoff.
-    pub fn retry(&self, job: &Job, error: String) -> Outcome {
-        Outcome::Retry {
-            after: Some(self.retry_after(job.attempts)),
-            error,
-        }
     }
 }
 
@@ -635,6 +609,11 @@ impl Handler for EmailHandler {
             self.deliver(job, &email).await
         })
     }
+
+    /// `mail_retry_seconds`: a deferred message is retried after it, doubling each time.
+    fn first_retry(&self) -> Duration {
+        Duration::from_secs(self.retry_seconds)
+    }
 }
 
 /// One handler serves both `email` jobs and the newsletter's, so they share the SMTP
@@ -642,6 +621,10 @@ impl Handler for EmailHandler {
 impl Handler for Arc<EmailHandler> {
     fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a> {
         self.as_ref().run(job)
+    }
+
+    fn first_retry(&self) -> Duration {
+        self.as_ref().first_retry()
     }
 }
 

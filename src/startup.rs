@@ -196,6 +196,7 @@ fn build_runner(
                 settings.federation_allow_private_addresses,
             )
             .map_err(StartError::Config)?,
+            Duration::from_secs(settings.federation_retry_seconds),
         ),
     );
     runner.register(

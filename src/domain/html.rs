@@ -84,8 +84,9 @@ impl SafeHtml {
     }
 
     /// HTML from another server (a reply), cleaned to an allow-list stricter than
-    /// Mastodon's: paragraphs, line breaks, links, emphasis, quotes, code and lists; no
-    /// classes, styles, images or scripts; links open nothing and pass no referrer.
+    /// Mastodon's: paragraphs, line breaks, links, emphasis, quotes, code and lists;
+    /// only the classes in [`REMOTE_CLASSES`]; no styles, images or scripts; links open
+    /// nothing and pass no referrer.
     pub fn from_remote(html: &str) -> Self {
         Self(REMOTE.clean(html).to_string())
     }
@@ -229,9 +230,27 @@ fn local_builder() -> ammonia::Builder<'static> {
     builder
 }
 
-/// The allow-list for HTML from other servers (replies): Mastodon's, without classes on
-/// spans or the ruby tags, so nothing can be styled to look like our own page.
+/// The classes kept on links and spans from other servers: those of Mastodon's that
+/// mean something in a post's text. Mastodon shortens a long link to
+/// `<span class="invisible">https://</span><span class="ellipsis">host/pa</span>
+/// <span class="invisible">th</span>` (our stylesheet hides and marks them as it does);
+/// mentions and hashtags are marked `mention`, `hashtag`, and with the microformats
+/// `h-card` and `u-url`. Mastodon keeps any `h-`, `p-`, `u-`, `dt-` or `e-` class; we
+/// keep only the names servers put in posts, so no other class (none of the NHS.UK
+/// frontend's, nor ours) can make a reply look like part of the page.
+pub const REMOTE_CLASSES: &[&str] = &[
+    "invisible",
+    "ellipsis",
+    "mention",
+    "hashtag",
+    "h-card",
+    "u-url",
+];
+
+/// The allow-list for HTML from other servers (replies): Mastodon's, without the ruby
+/// tags and with fewer classes, so nothing can be styled to look like our own page.
 static REMOTE: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let classes: std::collections::HashSet<&str> = REMOTE_CLASSES.iter().copied().collect();
     let mut builder = ammonia::Builder::empty();
     builder
         .add_tags([
@@ -257,6 +276,15 @@ static REMOTE: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         // `title` everywhere, `hreflang` on links) would still pass.
         .tag_attributes([("a", ["href"].into())].into())
         .generic_attributes(std::collections::HashSet::new())
+        .allowed_classes([("a", classes.clone()), ("span", classes)].into())
+        // A class with none of those names goes altogether, not as `class=""`.
+        .attribute_filter(|_, attribute, value| {
+            let keep = attribute != "class"
+                || value
+                    .split_ascii_whitespace()
+                    .any(|class| REMOTE_CLASSES.contains(&class));
+            keep.then_some(value.into())
+        })
         .url_schemes(["http", "https", "mailto"].into())
         .link_rel(Some("nofollow noopener noreferrer ugc"))
         .url_relative(ammonia::UrlRelative::Deny);
@@ -488,7 +516,7 @@ mod tests {
         let s = html.as_str();
         assert!(!s.contains("<h1") && s.contains("Big"), "{s}");
         assert!(
-            !s.contains("class=") && !s.contains("style=") && !s.contains("onclick"),
+            !s.contains(r#"class="x""#) && !s.contains("style=") && !s.contains("onclick"),
             "{s}"
         );
         assert!(
@@ -497,13 +525,55 @@ mod tests {
         );
         assert!(
             s.contains(
-                r#"<a href="https://a.example/x" rel="nofollow noopener noreferrer ugc">@a</a>"#
+                r#"<a href="https://a.example/x" class="mention" rel="nofollow noopener noreferrer ugc">@a</a>"#
             ),
             "{s}"
         );
+        assert!(s.contains(r#"<span class="invisible">y</span>"#), "{s}");
         assert!(
             !s.contains("javascript") && !s.contains(r#"href="/rel""#),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn remote_html_keeps_mastodons_link_and_mention_classes() {
+        // As Mastodon 4 writes a status with a mention, a hashtag and a long link.
+        let html = SafeHtml::from_remote(concat!(
+            r#"<p><span class="h-card" translate="no"><a href="https://m.example/@ceo" class="u-url mention">@<span>ceo</span></a></span> "#,
+            r#"<a href="https://m.example/tags/nhs" class="mention hashtag" rel="tag">#<span>NHS</span></a> "#,
+            r#"<a href="https://www.england.nhs.uk/long/path/to/the/plan" target="_blank" rel="nofollow noopener" translate="no">"#,
+            r#"<span class="invisible">https://www.</span><span class="ellipsis">england.nhs.uk/long/path/t</span><span class="invisible">o/the/plan</span></a></p>"#,
+        ));
+        let rel = r#"rel="nofollow noopener noreferrer ugc""#;
+        assert_eq!(
+            html.as_str(),
+            format!(
+                concat!(
+                    r#"<p><span class="h-card"><a href="https://m.example/@ceo" class="u-url mention" {rel}>@<span>ceo</span></a></span> "#,
+                    r#"<a href="https://m.example/tags/nhs" class="mention hashtag" {rel}>#<span>NHS</span></a> "#,
+                    r#"<a href="https://www.england.nhs.uk/long/path/to/the/plan" {rel}>"#,
+                    r#"<span class="invisible">https://www.</span><span class="ellipsis">england.nhs.uk/long/path/t</span><span class="invisible">o/the/plan</span></a></p>"#,
+                ),
+                rel = rel
+            )
+        );
+    }
+
+    #[test]
+    fn remote_html_drops_every_other_class() {
+        let html = SafeHtml::from_remote(concat!(
+            r#"<p class="mention"><span class="nhsuk-button invisible h-entry">a</span>"#,
+            r#"<a href="https://a.example/" class="nhsuk-u-visually-hidden rounds-reply">b</a>"#,
+            r#"<em class="invisible">c</em><span class="INVISIBLE p-name">d</span></p>"#,
+        ));
+        assert_eq!(
+            html.as_str(),
+            concat!(
+                r#"<p><span class="invisible">a</span>"#,
+                r#"<a href="https://a.example/" rel="nofollow noopener noreferrer ugc">b</a>"#,
+                r#"<em>c</em><span>d</span></p>"#,
+            )
         );
     }
 

@@ -1,7 +1,13 @@
 //! A blog's collections: outbox (paged), followers, following, featured; each post's
 //! replies, likes and shares; and the blog's own answers to replies.
+//!
+//! They are JSON for servers. A browser (an `Accept` that prefers HTML) is sent to the
+//! page that shows the same things: the blog, or the post. `*/*` or no `Accept` gets
+//! JSON, as Mastodon answers for its outbox and featured collections (its followers
+//! list has a page of its own, which a blog's does not: it is private).
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -44,6 +50,27 @@ async fn blog(state: &AppState, handle: String) -> Result<Blog, AppError> {
         .await
 }
 
+/// 303 to the page a browser should see instead of a collection, if this is a browser.
+fn for_browsers(req: &HttpRequest, page: &str) -> Option<HttpResponse> {
+    super::prefers_html(req).then(|| {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, page))
+            .insert_header((header::VARY, "Accept"))
+            .finish()
+    })
+}
+
+/// An empty `OrderedCollection` at `id`.
+pub fn empty_collection(id: url::Url) -> Result<HttpResponse, AppError> {
+    activity_json(&json!({
+        "@context": protocol::context(),
+        "id": id,
+        "type": "OrderedCollection",
+        "totalItems": 0,
+        "orderedItems": [],
+    }))
+}
+
 #[derive(Deserialize)]
 struct PageQuery {
     page: Option<u32>,
@@ -51,10 +78,14 @@ struct PageQuery {
 
 async fn outbox_collection(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let blog = blog(&state, path.into_inner()).await?;
+    if let Some(redirect) = for_browsers(&req, &blog.path()) {
+        return Ok(redirect);
+    }
     let settings = state.settings.clone();
     let id = url(&settings, &format!("{}/outbox", blog.path()));
     let page = query.page;
@@ -128,9 +159,13 @@ async fn outbox_collection(
 /// the world's (Mastodon lets accounts hide the list the same way).
 async fn followers(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let blog = blog(&state, path.into_inner()).await?;
+    if let Some(redirect) = for_browsers(&req, &blog.path()) {
+        return Ok(redirect);
+    }
     let blog_id = blog.id;
     let total = state
         .db(move |conn| Ok(moderation::follower_count(conn, blog_id)?))
@@ -146,24 +181,26 @@ async fn followers(
 /// Blogs follow nobody.
 async fn following(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let blog = blog(&state, path.into_inner()).await?;
-    activity_json(&json!({
-        "@context": protocol::context(),
-        "id": url(&state.settings, &format!("{}/following", blog.path())),
-        "type": "OrderedCollection",
-        "totalItems": 0,
-        "orderedItems": [],
-    }))
+    if let Some(redirect) = for_browsers(&req, &blog.path()) {
+        return Ok(redirect);
+    }
+    empty_collection(url(&state.settings, &format!("{}/following", blog.path())))
 }
 
 /// Pinned posts, newest pin first.
 async fn featured(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let blog = blog(&state, path.into_inner()).await?;
+    if let Some(redirect) = for_browsers(&req, &blog.path()) {
+        return Ok(redirect);
+    }
     let settings = state.settings.clone();
     let for_query = blog.clone();
     let items = state
@@ -201,6 +238,7 @@ async fn featured(
 /// approved ones).
 async fn post_collection(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (handle, slug, collection) = path.into_inner();
@@ -242,6 +280,9 @@ async fn post_collection(
         })
         .await?;
     let post_url = objects::post_url(&state.settings, &blog, &post).ok_or(AppError::NotFound)?;
+    if let Some(redirect) = for_browsers(&req, post_url.path()) {
+        return Ok(redirect);
+    }
     let mut document = json!({
         "@context": protocol::context(),
         "id": format!("{post_url}/{collection}"),

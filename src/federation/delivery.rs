@@ -1,10 +1,12 @@
 //! Delivering activities: one durable `deliver` job per inbox, signed when it is sent.
 //!
 //! Retries follow the other side: network errors, 5xx, 408 and 429 are retried with
-//! exponential backoff (or after `Retry-After`); 401 is retried too (the other server
-//! may not have our key yet); any other 4xx means the inbox will never take it, and the
-//! delivery is dropped. A server that keeps failing has its circuit opened: its pending
-//! deliveries wait until the circuit closes, so it holds up no worker and no other server.
+//! exponential backoff (`federation_retry_seconds`, doubling), never sooner than
+//! `Retry-After`; 401 is retried too (the other server may not have our key yet); any
+//! other 4xx means the inbox will never take it, and the delivery is dropped. A server
+//! that keeps failing has its circuit opened: its pending deliveries wait until the
+//! circuit closes, without spending attempts, so it holds up no worker and no other
+//! server.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,7 +32,9 @@ use crate::jobs::{Job, NewJob, Status};
 
 /// The job kind of one delivery.
 pub const DELIVER_JOB: &str = "deliver";
-/// Attempts before a delivery is dead-lettered (with backoff, about four days).
+/// Attempts before a delivery is dead-lettered: with the default backoff (30 s doubling,
+/// at most 6 hours) about two days of trying. Only requests count: time spent waiting
+/// for a server's circuit to close comes on top.
 const MAX_ATTEMPTS: i32 = 16;
 /// How long the delivery workers trust their copy of the rejected servers.
 const BLOCKS_FRESH_FOR: Duration = Duration::from_secs(1);
@@ -181,6 +185,17 @@ struct HostState {
     open_until: Option<std::time::Instant>,
 }
 
+/// A server's circuit after a failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Circuit {
+    /// Not enough failures yet.
+    Closed,
+    /// This failure opened it, for this long.
+    Opened(Duration),
+    /// It was already open (the request was sent before it opened), for this long yet.
+    Open(Duration),
+}
+
 /// A signer with its key ready.
 struct Signing {
     actor: LocalActor,
@@ -194,17 +209,24 @@ pub struct DeliverHandler {
     signers: Mutex<HashMap<Signer, Arc<tokio::sync::OnceCell<Arc<Signing>>>>>,
     hosts: Mutex<HashMap<String, HostState>>,
     rejected: tokio::sync::Mutex<Option<(std::time::Instant, Arc<RejectedDomains>)>>,
+    first_retry: Duration,
 }
 
 impl DeliverHandler {
-    /// A handler sending through this federation configuration and HTTP client.
-    pub fn new(federation: Federation, client: reqwest_middleware::ClientWithMiddleware) -> Self {
+    /// A handler sending through this federation configuration and HTTP client, first
+    /// retrying a failed delivery after `first_retry`.
+    pub fn new(
+        federation: Federation,
+        client: reqwest_middleware::ClientWithMiddleware,
+        first_retry: Duration,
+    ) -> Self {
         Self {
             federation,
             client,
             signers: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
             rejected: tokio::sync::Mutex::new(None),
+            first_retry,
         }
     }
 
@@ -274,19 +296,30 @@ impl DeliverHandler {
         }
     }
 
-    /// Counts a failure; when the circuit opens, returns how long for.
-    fn failed(&self, host: &str) -> Option<Duration> {
-        let mut hosts = self.hosts.lock().ok()?;
+    /// Counts a failure, and opens the server's circuit after enough of them.
+    fn failed(&self, host: &str) -> Circuit {
+        let Ok(mut hosts) = self.hosts.lock() else {
+            return Circuit::Closed;
+        };
         let state = hosts.entry(host.to_owned()).or_default();
+        let now = std::time::Instant::now();
+        if let Some(left) = state
+            .open_until
+            .and_then(|until| until.checked_duration_since(now))
+        {
+            // Sent before the circuit opened (up to four go to a server at once): no news
+            // about the server, so no reason to keep it closed off longer.
+            return Circuit::Open(left);
+        }
         state.failures += 1;
         if state.failures < FAILURES_TO_OPEN {
-            return None;
+            return Circuit::Closed;
         }
         // One minute, doubling with each further failure, at most an hour.
         let exponent = (state.failures - FAILURES_TO_OPEN).min(6);
         let wait = Duration::from_secs(60 * 2u64.pow(exponent)).min(Duration::from_secs(3600));
-        state.open_until = Some(std::time::Instant::now() + wait);
-        Some(wait)
+        state.open_until = Some(now + wait);
+        Circuit::Opened(wait)
     }
 
     async fn deliver(&self, job: &Job) -> Outcome {
@@ -300,9 +333,11 @@ impl DeliverHandler {
         // The circuit is per server (the job's partition); blocks are per domain.
         let host = super::host_of(&inbox);
         if let Some(wait) = self.open_for(&host) {
-            return Outcome::Retry {
-                after: Some(wait),
-                error: format!("{host} is failing; waiting before trying again"),
+            // Not worth a request, nor an attempt: attempts are for tries, and a delivery
+            // that only waited would be dead-lettered in hours instead of days.
+            return Outcome::Defer {
+                until: from_now(wait),
+                reason: format!("{host} is failing; waiting for its circuit to close"),
             };
         }
         let data = self.federation.to_request_data();
@@ -351,30 +386,36 @@ impl DeliverHandler {
         }
         let sent =
             sign_and_send(&self.client, &inbox, signer, delivery.activity.into_bytes()).await;
-        let outcome = classify(sent);
-        match &outcome {
-            Outcome::Done | Outcome::Dropped(_) => self.succeeded(&host),
-            Outcome::Retry { .. } => {
-                if let Some(wait) = self.failed(&host) {
-                    tracing::warn!(%host, wait_secs = wait.as_secs(), "opening the circuit for a failing server");
-                    let until = crate::domain::now()
-                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
-                    let deferred_host = host.clone();
-                    if let Err(e) = data
-                        .db(move |conn| Ok(defer_host(conn, &deferred_host, until)?))
-                        .await
-                    {
-                        tracing::warn!(error = %e, "could not defer deliveries");
+        match classify(sent) {
+            outcome @ (Outcome::Done | Outcome::Dropped(_)) => {
+                self.succeeded(&host);
+                outcome
+            }
+            Outcome::Retry { after, error } => {
+                let open_for = match self.failed(&host) {
+                    Circuit::Closed => return Outcome::Retry { after, error },
+                    Circuit::Open(left) => left,
+                    Circuit::Opened(wait) => {
+                        tracing::warn!(%host, wait_secs = wait.as_secs(), "opening the circuit for a failing server");
+                        // In the database, so every node's workers leave them alone.
+                        let (deferred_host, until) = (host.clone(), from_now(wait));
+                        if let Err(e) = data
+                            .db(move |conn| Ok(defer_host(conn, &deferred_host, until)?))
+                            .await
+                        {
+                            tracing::warn!(error = %e, "could not defer deliveries");
+                        }
+                        wait
                     }
-                    return Outcome::Retry {
-                        after: Some(wait),
-                        error: format!("{host} is failing; circuit open"),
-                    };
+                };
+                // This try counted; the next waits for the circuit to close.
+                Outcome::Retry {
+                    after: Some(open_for.max(after.unwrap_or_default())),
+                    error: format!("{error} ({host} is failing; circuit open)"),
                 }
             }
-            Outcome::Fail(_) => {}
+            outcome @ (Outcome::Fail(_) | Outcome::Defer { .. }) => outcome,
         }
-        outcome
     }
 }
 
@@ -454,7 +495,13 @@ fn classify(sent: Result<(u16, Option<Duration>), String>) -> Outcome {
     }
 }
 
-/// Holds a failing server's pending deliveries until its circuit closes.
+/// The time `wait` from now, as stored.
+fn from_now(wait: Duration) -> chrono::NaiveDateTime {
+    crate::domain::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1))
+}
+
+/// Holds a failing server's pending deliveries until its circuit closes (their attempts
+/// untouched: they were not tried).
 fn defer_host(
     conn: &mut DbConnection,
     host: &str,
@@ -474,6 +521,10 @@ fn defer_host(
 impl Handler for DeliverHandler {
     fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a> {
         Box::pin(self.deliver(job))
+    }
+
+    fn first_retry(&self) -> Duration {
+        self.first_retry
     }
 }
 

@@ -24,8 +24,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/.well-known/nodeinfo", read().to(nodeinfo_links))
         .route("/.well-known/host-meta", read().to(host_meta))
         .route("/nodeinfo/2.1", read().to(nodeinfo))
-        .route("/actor", read().to(instance_actor));
+        .route("/actor", read().to(instance_actor))
+        .route(INSTANCE_OUTBOX, read().to(instance_outbox));
 }
+
+/// The instance actor's outbox: it posts nothing, but Mastodon reads the outbox an actor
+/// names, and a 404 there is an error in its logs.
+const INSTANCE_OUTBOX: &str = "/actor/outbox";
 
 /// A JSON-LD document with our content type, marked as varying by `Accept` (the same URL
 /// serves HTML to browsers).
@@ -222,7 +227,7 @@ async fn instance_actor(state: web::Data<AppState>) -> Result<HttpResponse, AppE
         "name": settings.instance_name,
         "url": url(settings, "/"),
         "inbox": actor.inbox,
-        "outbox": url(settings, "/actor/outbox"),
+        "outbox": url(settings, INSTANCE_OUTBOX),
         "endpoints": Endpoints { shared_inbox: Some(url(settings, "/inbox")) },
         "publicKey": PublicKey {
             id: actor.key_id(),
@@ -231,6 +236,11 @@ async fn instance_actor(state: web::Data<AppState>) -> Result<HttpResponse, AppE
         },
         "manuallyApprovesFollowers": true,
     }))
+}
+
+/// `GET /actor/outbox`: empty, with the id it is fetched by.
+async fn instance_outbox(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    super::collections::empty_collection(url(&state.settings, INSTANCE_OUTBOX))
 }
 
 /// The blog's `Person`, for `GET /@handle` with an ActivityStreams `Accept`.

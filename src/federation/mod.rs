@@ -148,15 +148,29 @@ pub async fn build(settings: Arc<Settings>, pool: Pool) -> Result<Federation, St
 /// naming `application/activity+json` or `application/ld+json` (with or without the
 /// ActivityStreams profile), and not preferring HTML.
 pub fn wants_activity_json(req: &HttpRequest) -> bool {
+    let (json, html) = accept_weights(req);
+    json > 0.0 && json >= html
+}
+
+/// Whether a request names HTML and prefers it to ActivityStreams JSON: a browser. `*/*`
+/// alone, or no `Accept`, is not (scripts and servers send those).
+pub fn prefers_html(req: &HttpRequest) -> bool {
+    let (json, html) = accept_weights(req);
+    html > 0.0 && html > json
+}
+
+/// The best `q` the request's `Accept` gives ActivityStreams JSON and HTML (-1: not
+/// named).
+fn accept_weights(req: &HttpRequest) -> (f32, f32) {
+    let mut best_json = -1.0_f32;
+    let mut best_html = -1.0_f32;
     let Some(accept) = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
     else {
-        return false;
+        return (best_json, best_html);
     };
-    let mut best_json = -1.0_f32;
-    let mut best_html = -1.0_f32;
     for item in accept.split(',') {
         let mut parts = item.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
@@ -170,14 +184,14 @@ pub fn wants_activity_json(req: &HttpRequest) -> bool {
             _ => {}
         }
     }
-    best_json > 0.0 && best_json >= best_html
+    (best_json, best_html)
 }
 
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
 
-    use super::wants_activity_json;
+    use super::{prefers_html, wants_activity_json};
 
     #[test]
     fn content_negotiation() {
@@ -201,5 +215,24 @@ mod tests {
         assert!(!wants_activity_json(
             &TestRequest::default().to_http_request()
         ));
+    }
+
+    #[test]
+    fn browsers_are_told_apart() {
+        let browser = |accept: &str| {
+            prefers_html(
+                &TestRequest::default()
+                    .insert_header(("Accept", accept))
+                    .to_http_request(),
+            )
+        };
+        assert!(browser(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(browser("text/html"));
+        assert!(!browser("*/*"));
+        assert!(!browser("application/activity+json"));
+        assert!(!browser("text/html;q=0.5, application/activity+json"));
+        assert!(!prefers_html(&TestRequest::default().to_http_request()));
     }
 }

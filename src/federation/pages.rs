@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::actors::ActorRow;
 use super::delivery::{DELIVER_JOB, Delivery};
 use super::moderation::{
-    self, BlockSeverity, BlogBlockKind, FollowStatus, ReplyPolicy, ReplyStatus, ReplyView,
+    self, BlockSeverity, BlogBlockKind, FollowStatus, Reply, ReplyPolicy, ReplyStatus, ReplyView,
 };
 use super::objects::Counts;
 use super::outbox;
@@ -100,7 +100,6 @@ fn reply_item(blog: &Blog, view: &ReplyView, all: &[ReplyView], depth: usize) ->
         .iter()
         .filter(|r| r.reply.parent_id == Some(reply.id))
         .collect();
-    let original = reply.url.clone().unwrap_or_else(|| reply.ap_id.clone());
     html! {
         li class="rounds-reply" id={ "reply-" (reply.id) } {
             article {
@@ -128,10 +127,12 @@ fn reply_item(blog: &Blog, view: &ReplyView, all: &[ReplyView], depth: usize) ->
                     div class="rounds-reply__body" { (reply.content_html) }
                 }
                 @if let Some(author) = &view.author {
-                    p class="nhsuk-body-s" {
-                        a href=(original) rel="nofollow noopener noreferrer" {
-                            "See it on " (author.domain)
-                            span class="nhsuk-u-visually-hidden" { ": reply from " (author.name()) }
+                    @if let Some(original) = original_link(reply, author) {
+                        p class="nhsuk-body-s" {
+                            a href=(original) rel="nofollow noopener noreferrer" {
+                                "See it on " (author.domain)
+                                span class="nhsuk-u-visually-hidden" { ": reply from " (author.name()) }
+                            }
                         }
                     }
                 }
@@ -146,6 +147,27 @@ fn reply_item(blog: &Blog, view: &ReplyView, all: &[ReplyView], depth: usize) ->
             }
         }
     }
+}
+
+/// Where a link to a reply on its own server may go: its `url` if that is an http(s)
+/// page on its author's server, else its id if that is http(s), else nowhere. Both come
+/// from the other server; a link to a third site (a look-alike login page, say) or to
+/// `javascript:` would be theirs to choose, under our "See it on …" and their domain.
+fn original_link(reply: &Reply, author: &ActorRow) -> Option<String> {
+    link_to_original(reply.url.as_deref(), &reply.ap_id, &author.domain)
+}
+
+/// [`original_link`] from the reply's `url` and id and its author's server.
+fn link_to_original(url: Option<&str>, id: &str, server: &str) -> Option<String> {
+    let web = |address: &str| {
+        url::Url::parse(address)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+    };
+    url.and_then(web)
+        .filter(|page| super::host_of(page).eq_ignore_ascii_case(server))
+        .or_else(|| web(id))
+        .map(String::from)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -958,8 +980,10 @@ fn replies_view(
                         }
                         div class="rounds-reply__body" { (reply.content_html) }
                         @if view.author.is_some() {
-                            p class="nhsuk-body-s" {
-                                a href=(reply.url.clone().unwrap_or_else(|| reply.ap_id.clone())) rel="nofollow noopener noreferrer" { "See the original" span class="nhsuk-u-visually-hidden" { " reply from " (who) } }
+                            @if let Some(original) = view.author.as_ref().and_then(|a| original_link(reply, a)) {
+                                p class="nhsuk-body-s" {
+                                    a href=(original) rel="nofollow noopener noreferrer" { "See the original" span class="nhsuk-u-visually-hidden" { " reply from " (who) } }
+                                }
                             }
                             div class="rounds-moderation__actions" {
                                 @match reply.status() {
@@ -1814,6 +1838,39 @@ async fn resolve_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_links_stay_on_the_authors_server() {
+        let id = "https://m.example/users/a/statuses/1";
+        let link = |url: Option<&str>, id: &str| link_to_original(url, id, "m.example");
+        assert_eq!(
+            link(Some("https://m.example/@a/1"), id).as_deref(),
+            Some("https://m.example/@a/1")
+        );
+        assert_eq!(
+            link(Some("http://M.example/@a/1"), id).as_deref(),
+            Some("http://m.example/@a/1")
+        );
+        // Elsewhere, another port, not the web, or not a URL: the id instead.
+        for url in [
+            "https://evil.example/@a/1",
+            "https://m.example.evil.example/@a/1",
+            "https://m.example:8443/@a/1",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "/@a/1",
+        ] {
+            assert_eq!(link(Some(url), id).as_deref(), Some(id), "{url}");
+        }
+        assert_eq!(link(None, id).as_deref(), Some(id));
+        // And with no web address at all, no link.
+        assert_eq!(link(Some("javascript:alert(1)"), "urn:uuid:1"), None);
+        assert_eq!(link(None, "tag:m.example,2026:1"), None);
+        assert_eq!(
+            link_to_original(Some("http://localhost:8080/@a/1"), id, "localhost:8080").as_deref(),
+            Some("http://localhost:8080/@a/1")
+        );
+    }
 
     #[test]
     fn blocklists_in_mastodon_format() {

@@ -275,6 +275,19 @@ pub fn release(conn: &mut DbConnection, id: i64, worker: &str) -> QueryResult<bo
     Ok(updated == 1)
 }
 
+/// Gives a claimed job back untried, to run at `run_at`, noting why: the claim is not
+/// counted, so a job that only waits (for another server to recover) spends none of its
+/// attempts.
+pub fn defer(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    run_at: NaiveDateTime,
+    reason: &str,
+) -> QueryResult<bool> {
+    put_back(conn, id, worker, run_at, reason, 1)
+}
+
 /// Puts a claimed job back to run again at `run_at`, noting why it failed.
 pub fn retry_at(
     conn: &mut DbConnection,
@@ -283,13 +296,26 @@ pub fn retry_at(
     run_at: NaiveDateTime,
     error: &str,
 ) -> QueryResult<bool> {
+    put_back(conn, id, worker, run_at, error, 0)
+}
+
+/// Pending again at `run_at` with a note, and `uncounted` claims taken off its attempts.
+fn put_back(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    run_at: NaiveDateTime,
+    note: &str,
+    uncounted: i32,
+) -> QueryResult<bool> {
     let updated = diesel::update(held(id, worker))
         .set((
             jobs::status.eq(Status::Pending.as_str()),
             jobs::run_at.eq(run_at),
             jobs::locked_by.eq(None::<String>),
             jobs::locked_until.eq(None::<NaiveDateTime>),
-            jobs::last_error.eq(truncate(error)),
+            jobs::attempts.eq(jobs::attempts - uncounted),
+            jobs::last_error.eq(truncate(note)),
             jobs::updated_at.eq(crate::domain::now()),
         ))
         .execute(conn)?;
@@ -393,27 +419,39 @@ pub fn prune(conn: &mut DbConnection, age: chrono::Duration) -> QueryResult<usiz
     .execute(conn)
 }
 
-/// The wait before attempt `attempt + 1`: 30 s doubling each time, at most 6 hours, with
-/// up to a quarter more at random so retries to one host spread out.
-pub fn backoff(attempt: i32) -> Duration {
+/// The wait before the first retry of a job whose handler names none.
+pub const FIRST_RETRY: Duration = Duration::from_secs(30);
+
+/// The longest wait [`backoff`] gives.
+const LONGEST_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+
+/// The wait before attempt `attempt + 1`: `first` doubling each time, at most 6 hours,
+/// with up to a quarter more at random so retries to one host spread out.
+pub fn backoff(first: Duration, attempt: i32) -> Duration {
     use rand::Rng;
     let exponent = u32::try_from(attempt.clamp(1, 20) - 1).unwrap_or(0);
-    let base = 30u64
-        .saturating_mul(2u64.saturating_pow(exponent))
-        .min(6 * 3600);
-    let jitter = rand::rng().random_range(0..=base / 4);
-    Duration::from_secs(base + jitter)
+    let base = first
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(LONGEST_BACKOFF);
+    let quarter = u64::try_from(base.as_millis() / 4).unwrap_or(0);
+    base + Duration::from_millis(rand::rng().random_range(0..=quarter))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use std::time::Duration;
+
+    use super::{FIRST_RETRY, backoff};
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        assert!((30..=37).contains(&backoff(1).as_secs()));
-        assert!((60..=75).contains(&backoff(2).as_secs()));
-        assert!((240..=300).contains(&backoff(4).as_secs()));
-        assert!(backoff(30).as_secs() <= 6 * 3600 * 5 / 4);
+        let secs = |attempt| backoff(FIRST_RETRY, attempt).as_secs_f64();
+        assert!((30.0..=37.5).contains(&secs(1)));
+        assert!((60.0..=75.0).contains(&secs(2)));
+        assert!((240.0..=300.0).contains(&secs(4)));
+        assert!(secs(30) <= 6.0 * 3600.0 * 1.25);
+        let short = backoff(Duration::from_secs(1), 3);
+        assert!((4000..=5000).contains(&short.as_millis()), "{short:?}");
+        assert_eq!(backoff(Duration::ZERO, 5), Duration::ZERO);
     }
 }

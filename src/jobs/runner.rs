@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::{Job, backoff};
+use super::{FIRST_RETRY, Job, backoff};
 use crate::db::Pool;
 
 /// What a handler made of a job.
@@ -17,13 +17,22 @@ use crate::db::Pool;
 pub enum Outcome {
     /// Finished; never run again.
     Done,
-    /// Failed in a way that may pass: run again after the given wait (or the usual
-    /// backoff), unless its attempts are spent.
+    /// Failed in a way that may pass: run again after the handler's backoff, or later if
+    /// the other side asked for longer, unless its attempts are spent.
     Retry {
-        /// A wait the other side asked for (e.g. `Retry-After`).
+        /// The least wait the other side asked for (e.g. `Retry-After`). A floor, never a
+        /// shortcut: `Retry-After: 0` must not spend every attempt in seconds.
         after: Option<Duration>,
         /// Why, for the log and the dead-letter list.
         error: String,
+    },
+    /// Not tried, because trying now is known to be pointless (the other server's
+    /// circuit is open): run again at `until`, and the claim spends no attempt.
+    Defer {
+        /// When it may run again.
+        until: chrono::NaiveDateTime,
+        /// Why, for the log.
+        reason: String,
     },
     /// Failed for good: dead-letter it now.
     Fail(String),
@@ -40,6 +49,12 @@ pub trait Handler: Send + Sync + 'static {
     /// Does the job's work. Must be safe to run twice for the same job (a worker that
     /// dies after the work but before recording it leaves the job to run again).
     fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a>;
+
+    /// The wait before a failed job's first retry; each later one waits twice as long
+    /// (see [`backoff`]).
+    fn first_retry(&self) -> Duration {
+        FIRST_RETRY
+    }
 }
 
 /// A pool of workers sharing the database queue with every other node.
@@ -110,7 +125,17 @@ impl Runner {
         }
         let kinds: Vec<&'static str> = self.handlers.keys().copied().collect();
         let (finished, outcomes) = tokio::sync::mpsc::unbounded_channel();
-        let recorder = tokio::spawn(record(self.pool.clone(), self.worker.clone(), outcomes));
+        let first_retries = self
+            .handlers
+            .iter()
+            .map(|(kind, handler)| ((*kind).to_owned(), handler.first_retry()))
+            .collect();
+        let recorder = tokio::spawn(record(
+            self.pool.clone(),
+            self.worker.clone(),
+            first_retries,
+            outcomes,
+        ));
         let this = Arc::new(self);
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut stopping = *stop.borrow();
@@ -274,12 +299,19 @@ const RECORD_BATCH: usize = 256;
 async fn record(
     pool: Pool,
     worker: String,
+    first_retries: HashMap<String, Duration>,
     mut outcomes: tokio::sync::mpsc::UnboundedReceiver<(Job, Outcome)>,
 ) {
+    let first_retries = Arc::new(first_retries);
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let pool = pool.clone();
         let worker = worker.clone();
+        let first_retries = first_retries.clone();
+        let write = move |conn: &mut crate::db::DbConnection, job: &Job, outcome: &Outcome| {
+            let first_retry = first_retries.get(&job.kind).copied().unwrap_or(FIRST_RETRY);
+            record_one(conn, &worker, job, outcome, first_retry)
+        };
         let finished = std::mem::take(&mut batch);
         let count = finished.len();
         let recorded = tokio::task::spawn_blocking(move || -> Result<(), String> {
@@ -287,7 +319,7 @@ async fn record(
             let all = crate::db::write_tx(&mut conn, |conn| {
                 finished
                     .iter()
-                    .try_for_each(|(job, outcome)| record_one(conn, &worker, job, outcome))
+                    .try_for_each(|(job, outcome)| write(conn, job, outcome))
             });
             if all.is_ok() {
                 return Ok(());
@@ -296,7 +328,7 @@ async fn record(
             let mut failed = None;
             for (job, outcome) in &finished {
                 if let Err(e) =
-                    crate::db::write_tx(&mut conn, |conn| record_one(conn, &worker, job, outcome))
+                    crate::db::write_tx(&mut conn, |conn| write(conn, job, outcome))
                 {
                     tracing::error!(job = job.id, kind = %job.kind, error = %e, "could not record job outcome");
                     failed = Some(e.to_string());
@@ -315,12 +347,14 @@ async fn record(
     }
 }
 
-/// Writes one job's outcome (only if this worker still holds it).
+/// Writes one job's outcome (only if this worker still holds it); a retry waits its
+/// kind's backoff from `first_retry`, or longer if the other side asked.
 fn record_one(
     conn: &mut crate::db::DbConnection,
     worker: &str,
     job: &Job,
     outcome: &Outcome,
+    first_retry: Duration,
 ) -> diesel::QueryResult<()> {
     let id = job.id;
     match outcome {
@@ -330,11 +364,15 @@ fn record_one(
             super::bury(conn, id, worker, error)
         }
         Outcome::Retry { after, error } => {
-            let wait = after.unwrap_or_else(|| backoff(job.attempts));
+            let wait = backoff(first_retry, job.attempts).max(after.unwrap_or_default());
             let at = crate::domain::now()
                 + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
             tracing::info!(job = id, kind = %job.kind, %error, retry_in_secs = wait.as_secs(), "job will be retried");
             super::retry_at(conn, id, worker, at, error)
+        }
+        Outcome::Defer { until, reason } => {
+            tracing::debug!(job = id, kind = %job.kind, %reason, %until, "job deferred");
+            super::defer(conn, id, worker, *until, reason)
         }
         Outcome::Fail(error) => {
             tracing::warn!(job = id, kind = %job.kind, %error, "job dead-lettered");

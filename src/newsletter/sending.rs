@@ -930,10 +930,18 @@ impl Handler for EmailLetterHandler {
             match prepared {
                 Ok(Ok(Ok(email))) => self.mail.deliver(job, &email).await,
                 Ok(Ok(Err(skipped))) => Outcome::Dropped(skipped),
-                Ok(Err(error)) => self.mail.retry(job, error),
-                Err(e) => self.mail.retry(job, e.to_string()),
+                Ok(Err(error)) => Outcome::Retry { after: None, error },
+                Err(e) => Outcome::Retry {
+                    after: None,
+                    error: e.to_string(),
+                },
             }
         })
+    }
+
+    /// The mail's: a newsletter that cannot be sent yet is retried like any email.
+    fn first_retry(&self) -> std::time::Duration {
+        self.mail.first_retry()
     }
 }
 

@@ -429,6 +429,7 @@ fn render_blog_home(
         description: Some(blog_description(blog)),
         canonical: Some(state.settings.url(&base)),
         alternates: blog_alternates(state, blog, None),
+        head_links: vec![(actor_url(state, blog), "me")],
         main: html! {
             (blog_masthead(state, blog, photo, true))
             h2 { "Posts" }
@@ -444,6 +445,13 @@ fn render_blog_home(
         ..Page::default()
     };
     ui::document(&state.public_chrome(), page_view).into_string()
+}
+
+/// The blog's fediverse account as Mastodon knows it (the actor's `url`). Mastodon shows
+/// the profile's "Website" field (the about page) as verified only if that page has an
+/// `a` or `link` with `rel="me"` whose `href` is exactly this, so it must be absolute.
+fn actor_url(state: &AppState, blog: &Blog) -> String {
+    federation::keys::blog_id(&state.settings, blog).to_string()
 }
 
 fn blog_description(blog: &Blog) -> String {
@@ -640,12 +648,16 @@ async fn about(
 ) -> Result<HttpResponse, AppError> {
     let (blog, photo) = load_blog(&state, path.into_inner()).await?;
     let links = blog.profile_links();
+    let account = actor_url(&state, &blog);
+    let mut head_links: Vec<(String, &'static str)> =
+        links.iter().map(|l| (l.url.clone(), "me")).collect();
+    head_links.push((account.clone(), "me"));
     let page_view = Page {
         title: format!("About {}", blog.display_name),
         description: Some(blog_description(&blog)),
         canonical: Some(state.settings.url(&format!("{}/about", blog.path()))),
         alternates: blog_alternates(&state, &blog, None),
-        head_links: links.iter().map(|l| (l.url.clone(), "me")).collect(),
+        head_links,
         breadcrumbs: vec![
             ("Home".into(), "/".into()),
             (blog.display_name.clone(), blog.path()),
@@ -674,7 +686,10 @@ async fn about(
                     h2 class="nhsuk-heading-m" { "Follow" }
                     p {
                         "On Mastodon or another fediverse app, search for "
-                        strong class="rounds-handle" { "@" (blog.handle) "@" (state.settings.domain()) } "."
+                        a href=(account) rel="me" {
+                            strong class="rounds-handle" { "@" (blog.handle) "@" (state.settings.domain()) }
+                        }
+                        "."
                     }
                     (feed_links(&state, &blog, None))
                 }

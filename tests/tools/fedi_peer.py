@@ -7,7 +7,10 @@ their inboxes and at the shared /inbox (verifying each signature against the sen
 published key), and takes instructions from the test on /control/...:
 
   POST /control/send     sign and send an activity (options below); answers the status
-  POST /control/respond  how inboxes answer from now on: status, delay, Retry-After
+  POST /control/respond  how inboxes answer from now on: status, delay_ms, retry_after;
+                         with "queue": a list of such answers used first, one a POST
+  POST /control/hold     {"hold": true}: inbox POSTs wait (a hanging server) until
+                         {"hold": false}
   POST /control/actor    set an actor's alsoKnownAs / movedTo
   POST /control/require-signed-fetch  refuse unsigned GETs of actors (secure mode)
   GET  /received         everything delivered so far, in order
@@ -41,6 +44,9 @@ KEYS = {}  # name -> (private pem, public pem)
 ACTOR_EXTRA = {}  # name -> dict merged into the actor document
 RECEIVED = []
 RESPOND = {"status": 202, "delay_ms": 0, "retry_after": None}
+QUEUE = []  # answers to use before RESPOND, one an inbox POST
+RELEASED = threading.Event()  # cleared while inboxes hang
+RELEASED.set()
 SETTINGS = {"require_signed_fetch": False}
 SIGNED_FETCHES = []
 
@@ -185,9 +191,17 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/control/send":
             return self.reply(200, send(json.loads(body)))
         if path == "/control/respond":
+            change = json.loads(body)
             with LOCK:
-                RESPOND.update(json.loads(body))
+                QUEUE[:] = change.pop("queue", [])
+                RESPOND.update(change)
             return self.reply(200, RESPOND)
+        if path == "/control/hold":
+            if json.loads(body).get("hold"):
+                RELEASED.clear()
+            else:
+                RELEASED.set()
+            return self.reply(200, {})
         if path == "/control/actor":
             change = json.loads(body)
             with LOCK:
@@ -205,6 +219,9 @@ class Handler(BaseHTTPRequestHandler):
                 activity = None
             with LOCK:
                 respond = dict(RESPOND)
+                if ok and QUEUE:
+                    respond.update(QUEUE.pop(0))
+            RELEASED.wait()
             if respond["delay_ms"]:
                 time.sleep(respond["delay_ms"] / 1000)
             status = respond["status"] if ok else 401
@@ -218,7 +235,9 @@ class Handler(BaseHTTPRequestHandler):
                     "arrived_at": arrived_at,
                     "received_at": time.time(),
                 })
-            extra = {"Retry-After": str(respond["retry_after"])} if respond["retry_after"] else None
+            # 0 is a value like any other (it asks for no wait at all).
+            retry_after = respond.get("retry_after")
+            extra = {"Retry-After": str(retry_after)} if retry_after is not None else None
             return self.reply(status, {} if ok else {"error": detail}, extra=extra)
         return self.reply(404, {"error": "not found"})
 

@@ -4,6 +4,7 @@
 
 mod bovine;
 mod browser;
+mod delivery;
 mod pasture;
 mod peer;
 mod replies;
@@ -143,7 +144,24 @@ e2e! {
             .collect();
         assert_eq!(fields[0], ("Role".into(), "Chief Executive".into()));
         assert_eq!(fields[1], ("Organisation".into(), "Example NHS Foundation Trust".into()));
-        assert!(fields[2].1.contains(r#"rel="me"#) || fields[2].1.contains("rel=\"me "), "{fields:?}");
+        assert_eq!(fields[2].0, "Website");
+        // Mastodon's rule (VerifyLinkService): the field is one link whose text is its
+        // href; the page there (fetched as HTML) has an `a` or `link` with `rel` "me"
+        // whose href is the account's `url`.
+        let field = scraper::Html::parse_fragment(&fields[2].1);
+        let links: Vec<_> = field.select(&scraper::Selector::parse("a").expect("css")).collect();
+        assert_eq!(links.len(), 1, "{fields:?}");
+        let website = links[0].value().attr("href").expect("href").to_owned();
+        assert_eq!(links[0].text().collect::<String>(), website);
+        let account = person["url"].as_str().expect("url").to_owned();
+        for page in [website.as_str(), account.as_str()] {
+            let html = app.client.get(page).header(header::ACCEPT, "text/html").send().await.expect("get");
+            assert_eq!(html.status(), StatusCode::OK);
+            let html = scraper::Html::parse_document(&html.text().await.expect("body"));
+            let me = scraper::Selector::parse(r#"a[rel~="me"], link[rel~="me"]"#).expect("css");
+            let back: Vec<&str> = html.select(&me).filter_map(|l| l.value().attr("href")).collect();
+            assert!(back.iter().any(|href| href.eq_ignore_ascii_case(&account)), "{page} links back to {account}: {back:?}");
+        }
         let html = app.get("/@ceo").await;
         assert!(html.headers()[header::CONTENT_TYPE].to_str().expect("type").starts_with("text/html"));
         assert_eq!(html.headers()[header::VARY], "Accept");
@@ -533,5 +551,62 @@ e2e! {
         assert_eq!(served["summary"], "Content warning: Death of a patient — What we are changing.");
         assert_eq!(served["sensitive"], true);
         assert_eq!(served["preview"]["summary"], "Death of a patient");
+    }
+}
+
+e2e! {
+    async fn collections_are_json_for_servers_and_pages_for_browsers(app: TestApp) {
+        const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        const LD: &str = r#"application/ld+json; profile="https://www.w3.org/ns/activitystreams""#;
+        let jane = app.user("jane", false);
+        let blog = app.blog("ceo", "Jane Smith", &jane);
+        let post = publish(&app, &blog, "", "Proud of ward 7.", "");
+        let post_path = post.path("ceo").expect("path");
+        let mut cases: Vec<(String, String)> = ["followers", "following", "outbox", "featured"]
+            .iter()
+            .map(|c| (format!("/@ceo/{c}"), "/@ceo".to_owned()))
+            .collect();
+        for c in ["replies", "likes", "shares"] {
+            cases.push((format!("{post_path}/{c}"), post_path.clone()));
+        }
+        let get = |path: &str, accept: Option<&str>| {
+            let request = app.client.get(app.url(path));
+            match accept {
+                Some(accept) => request.header(header::ACCEPT, accept),
+                None => request,
+            }
+            .send()
+        };
+        for (path, page) in &cases {
+            // A browser is sent to the page that shows it.
+            let browser = get(path, Some(BROWSER)).await.expect("get");
+            assert_eq!(browser.status(), StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(browser.headers()[header::LOCATION], page.as_str(), "{path}");
+            assert_eq!(browser.headers()[header::VARY], "Accept", "{path}");
+            let shown = get(page, Some(BROWSER)).await.expect("get");
+            assert_eq!(shown.status(), StatusCode::OK, "{page}");
+            assert!(shown.headers()[header::CONTENT_TYPE].to_str().expect("type").starts_with("text/html"));
+            // Servers, and clients that take anything, get the collection.
+            for accept in [Some(AP), Some(LD), Some("*/*"), None] {
+                let response = get(path, accept).await.expect("get");
+                assert_eq!(response.status(), StatusCode::OK, "{path} {accept:?}");
+                assert!(response.headers()[header::CONTENT_TYPE].to_str().expect("type").starts_with(AP), "{path} {accept:?}");
+                assert_eq!(response.headers()[header::VARY], "Accept", "{path}");
+                let body: Value = response.json().await.expect("json");
+                assert_eq!(body["id"], app.url(path), "{path} {accept:?}");
+            }
+        }
+        assert_eq!(get("/@nobody/followers", Some(BROWSER)).await.expect("get").status(), StatusCode::NOT_FOUND);
+
+        // The instance actor's outbox is there, empty, with the id it is fetched by.
+        let (_, _, instance) = get_json(&app, "/actor").await;
+        let outbox = instance["outbox"].as_str().expect("outbox").to_owned();
+        let response = app.client.get(&outbox).header(header::ACCEPT, AP).send().await.expect("get");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()[header::CONTENT_TYPE].to_str().expect("type").starts_with(AP));
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["id"], outbox.as_str());
+        assert_eq!(body["type"], "OrderedCollection");
+        assert_eq!(body["totalItems"], 0);
     }
 }

@@ -99,8 +99,18 @@ const ALLOWED_TAGS: &[&str] = &[
     "li",
 ];
 
+/// The classes a reply may keep: Mastodon's link shortening, mentions and hashtags.
+const ALLOWED_CLASSES: &[&str] = &[
+    "invisible",
+    "ellipsis",
+    "mention",
+    "hashtag",
+    "h-card",
+    "u-url",
+];
+
 /// Every element under `root` (not `root` itself) is allowed, with only a link's `href`
-/// (http, https or mailto) and `rel`.
+/// (http, https or mailto) and `rel`, and on links and spans a `class` of allowed names.
 fn assert_allowed(root: ElementRef<'_>, what: &str) {
     for element in root.descendants().skip(1).filter_map(ElementRef::wrap) {
         let name = element.value().name();
@@ -110,12 +120,19 @@ fn assert_allowed(root: ElementRef<'_>, what: &str) {
             root.html()
         );
         for (attr, value) in element.value().attrs() {
-            let ok = name == "a"
-                && (attr == "rel"
-                    || (attr == "href"
-                        && ["http://", "https://", "mailto:"]
-                            .iter()
-                            .any(|s| value.to_ascii_lowercase().starts_with(s))));
+            let class = attr == "class"
+                && (name == "a" || name == "span")
+                && !value.trim().is_empty()
+                && value
+                    .split_ascii_whitespace()
+                    .all(|c| ALLOWED_CLASSES.contains(&c));
+            let ok = class
+                || name == "a"
+                    && (attr == "rel"
+                        || (attr == "href"
+                            && ["http://", "https://", "mailto:"]
+                                .iter()
+                                .any(|s| value.to_ascii_lowercase().starts_with(s))));
             assert!(ok, "{attr}={value:?} on <{name}> in {what}");
         }
     }

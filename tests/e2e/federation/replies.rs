@@ -45,7 +45,7 @@ async fn create(peer: &Peer, app: &TestApp, name: &str, object: &Value) -> u16 {
     .await
 }
 
-async fn follow(peer: &Peer, app: &TestApp, name: &str) -> u16 {
+pub(super) async fn follow(peer: &Peer, app: &TestApp, name: &str) -> u16 {
     let actor = peer.actor(name);
     peer.deliver(
         name,
@@ -99,7 +99,7 @@ fn setup(app: &TestApp) -> (Blog, Post) {
     (blog, post)
 }
 
-async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+pub(super) async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -390,7 +390,7 @@ e2e! {
 }
 
 e2e! {
-    with |s| s.federation_allow_private_addresses = true;
+    with |s| { s.federation_allow_private_addresses = true; s.federation_retry_seconds = 1; };
     async fn deliveries_retry_drop_and_dead_letters(app: TestApp) {
         let (blog, _) = setup(&app);
         // The first post's fan-out finds no followers, so alice (following next) is not
@@ -656,5 +656,81 @@ e2e! {
         }
         let reply = rounds::federation::moderation::reply_by_ap_id(&mut app.conn(), &note_id).expect("query").expect("stored");
         assert!(reply.content_html.as_str().contains("Final words"), "the late copy of the first edit was dropped: {}", reply.content_html.as_str());
+    }
+}
+
+/// Sends `object` as alice's reply and approves it; its row id.
+async fn approved_reply(peer: &Peer, app: &TestApp, object: &Value) -> i64 {
+    assert_eq!(create(peer, app, "alice", object).await, 202);
+    let id = reply_id(app, object["id"].as_str().expect("id"));
+    act(
+        app,
+        "/dashboard/@ceo/replies",
+        &format!("/dashboard/@ceo/replies/{id}/approve"),
+        &[],
+    )
+    .await;
+    id
+}
+
+e2e! {
+    with |s| s.federation_allow_private_addresses = true;
+    async fn long_links_in_replies_are_shortened_as_on_mastodon(app: TestApp) {
+        let (_, post) = setup(&app);
+        let path = post.path("ceo").expect("path");
+        let peer = Peer::start();
+        app.sign_in("jane").await;
+        // As Mastodon writes a mention, a hashtag and a long link; and a class of ours.
+        let content = concat!(
+            r#"<p><span class="h-card" translate="no"><a href="https://m.example/@ceo" class="u-url mention">@<span>ceo</span></a></span> "#,
+            r#"<a href="https://m.example/tags/nhs" class="mention hashtag" rel="tag">#<span>NHS</span></a> "#,
+            r#"<a href="https://www.england.nhs.uk/long/path/to/the/plan" target="_blank" rel="nofollow noopener" translate="no">"#,
+            r#"<span class="invisible">https://www.</span><span class="ellipsis">england.nhs.uk/long/path/t</span><span class="invisible">o/the/plan</span></a> "#,
+            r#"<span class="nhsuk-button rounds-reply">Press</span></p>"#,
+        );
+        let (_, object) = note(&peer, "alice", 1, &app.url(&path), content);
+        approved_reply(&peer, &app, &object).await;
+
+        let (_, page) = app.page(&path).await;
+        let link = ".rounds-reply__body a[href='https://www.england.nhs.uk/long/path/to/the/plan']";
+        assert_eq!(page.texts(&format!("{link} .invisible")), ["https://www.", "o/the/plan"]);
+        assert_eq!(page.texts(&format!("{link} .ellipsis")), ["england.nhs.uk/long/path/t"]);
+        assert!(page.has(".rounds-reply__body .h-card a.u-url.mention"));
+        assert!(page.has(".rounds-reply__body a.mention.hashtag"));
+        assert!(!page.has(".rounds-reply__body .nhsuk-button") && !page.has(".rounds-reply__body .rounds-reply"), "no other class");
+        // The page's stylesheet hides the invisible parts and marks the cut.
+        assert!(page.attrs("link[rel=stylesheet]", "href").contains(&"/assets/rounds.css".to_owned()));
+        let css: String = app.get("/assets/rounds.css").await.text().await.expect("css").split_whitespace().collect();
+        assert!(css.contains(".rounds-reply__body.invisible{display:none;}"), "{css}");
+        assert!(css.contains(r#".rounds-reply__body.ellipsis::after{content:"…";}"#), "{css}");
+    }
+}
+
+e2e! {
+    with |s| s.federation_allow_private_addresses = true;
+    async fn links_to_replies_stay_on_their_authors_server(app: TestApp) {
+        let (_, post) = setup(&app);
+        let path = post.path("ceo").expect("path");
+        let peer = Peer::start();
+        app.sign_in("jane").await;
+        let own_page = format!("{}/@alice/1", peer.base);
+        let mut expected = Vec::new();
+        for (n, url) in [(1, own_page.as_str()), (2, "https://evil.example/login"), (3, "javascript:alert(document.cookie)")] {
+            let (note_id, mut object) = note(&peer, "alice", n, &app.url(&path), "<p>Agreed.</p>");
+            object["url"] = json!(url);
+            let id = approved_reply(&peer, &app, &object).await;
+            // Its own page on alice's server, else its id there.
+            expected.push((id, if n == 1 { own_page.clone() } else { note_id }));
+        }
+        let (_, page) = app.page(&path).await;
+        let (_, queue) = app.page("/dashboard/@ceo/replies?show=approved").await;
+        for (id, href) in expected {
+            assert_eq!(page.attrs(&format!("#reply-{id} > article > p > a"), "href"), [href.as_str()], "the post's page");
+            let originals: Vec<String> = queue.html.select(&scraper::Selector::parse(&format!("#reply-{id} a")).expect("css"))
+                .filter(|a| a.text().collect::<String>().contains("See the original"))
+                .filter_map(|a| a.value().attr("href").map(str::to_owned))
+                .collect();
+            assert_eq!(originals, [href.as_str()], "the moderation page");
+        }
     }
 }
