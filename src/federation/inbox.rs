@@ -788,10 +788,8 @@ fn create_note(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> R
 /// the same server as the note, or none (a `javascript:` URL or a page elsewhere would
 /// put words in its author's mouth).
 fn page_url(object: &Value, note_id: &str) -> Option<String> {
-    let url = Url::parse(&object.get("url").and_then(first_url)?).ok()?;
-    let id = Url::parse(note_id).ok()?;
-    (matches!(url.scheme(), "https" | "http") && host_of(&url) == host_of(&id))
-        .then(|| url.to_string())
+    let server = host_of(&Url::parse(note_id).ok()?);
+    super::web_page_on(&object.get("url").and_then(first_url)?, &server).map(String::from)
 }
 
 fn update(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result<(), Refusal> {

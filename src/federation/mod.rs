@@ -92,6 +92,16 @@ pub fn host_of(url: &url::Url) -> String {
     }
 }
 
+/// `address` as a web page on `server` (host and port): an http(s) URL there, or none.
+/// Links shown for remote content go only where they say they go (no `javascript:`, no
+/// page on another server put in an author's mouth).
+pub fn web_page_on(address: &str, server: &str) -> Option<url::Url> {
+    url::Url::parse(address)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .filter(|u| host_of(u).eq_ignore_ascii_case(server))
+}
+
 impl FederationData {
     /// Runs database work on the blocking pool.
     pub async fn db<T, F>(&self, work: F) -> Result<T, FederationError>

@@ -159,14 +159,12 @@ fn original_link(reply: &Reply, author: &ActorRow) -> Option<String> {
 
 /// [`original_link`] from the reply's `url` and id and its author's server.
 fn link_to_original(url: Option<&str>, id: &str, server: &str) -> Option<String> {
-    let web = |address: &str| {
-        url::Url::parse(address)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-    };
-    url.and_then(web)
-        .filter(|page| super::host_of(page).eq_ignore_ascii_case(server))
-        .or_else(|| web(id))
+    url.and_then(|page| super::web_page_on(page, server))
+        .or_else(|| {
+            url::Url::parse(id)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+        })
         .map(String::from)
 }
 
