@@ -295,15 +295,17 @@ async fn post_collection(
     activity_json(&document)
 }
 
-/// One of the blog's answers to a reply, as a Note.
+/// One of the blog's answers to a reply, as a Note; a browser is sent to where it shows
+/// (under its post, or the blog's page for an answer to a mention).
 async fn answer(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, AppError> {
     let (handle, id) = path.into_inner();
     let blog = blog(&state, handle).await?;
     let blog_id = blog.id;
-    let (answer, author) = state
+    let (answer, author, post) = state
         .db(move |conn| {
             let answer = moderation::reply_in_blog(conn, blog_id, id)?
                 .filter(|r| r.actor_id.is_none())
@@ -318,9 +320,20 @@ async fn answer(
                 }
                 None => None,
             };
-            Ok((answer, parent_author))
+            let post = match answer.post_id {
+                Some(post) => posts::find(conn, post)?,
+                None => None,
+            };
+            Ok((answer, parent_author, post))
         })
         .await?;
+    let page = post
+        .filter(|p| p.status() == Status::Published && answer.is_shown())
+        .and_then(|p| p.path(&blog.handle))
+        .map_or_else(|| blog.path(), |path| format!("{path}#reply-{}", answer.id));
+    if let Some(redirect) = for_browsers(&req, &page) {
+        return Ok(redirect);
+    }
     if !answer.is_shown() {
         let id = url::Url::parse(&answer.ap_id).map_err(|_| AppError::NotFound)?;
         return gone_json(id);

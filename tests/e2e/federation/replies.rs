@@ -282,6 +282,14 @@ e2e! {
         let (status, _, served) = crate::federation::get_json(&app, answer_id.trim_start_matches(&app.address)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(served["id"], answer_id);
+        // Followed from Mastodon in a browser, the answer's address leads to it on the post.
+        let response = app.client.get(&answer_id).header("Accept", "text/html,application/xhtml+xml").send().await.expect("get");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let answer_row = rounds::federation::moderation::reply_by_ap_id(&mut app.conn(), &answer_id).expect("query").expect("stored");
+        assert_eq!(
+            response.headers().get("location").and_then(|l| l.to_str().ok()),
+            Some(format!("{}#reply-{}", post.path("ceo").expect("path"), answer_row.id).as_str())
+        );
 
         let (_, page) = app.page(&post.path("ceo").expect("path")).await;
         let nested = page.text(".rounds-replies--nested");
