@@ -350,6 +350,58 @@ pub fn answer_reply(
     })
 }
 
+/// Takes back one of the blog's answers: it is hidden here (its address answers 410) and
+/// a Delete with a Tombstone goes where its Create went, so copies on other servers go
+/// too. Call in the transaction that hides it.
+pub fn withdraw_answer(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    blog: &Blog,
+    answer: &Reply,
+) -> Result<(), FederationError> {
+    if answer.actor_id.is_some() {
+        return Err(FederationError::Invalid(
+            "only the blog's own answers can be withdrawn".into(),
+        ));
+    }
+    moderation::set_reply_status(conn, answer.id, ReplyStatus::Hidden)?;
+    let answered = match answer.parent_id {
+        Some(parent) => moderation::reply_in_blog(conn, blog.id, parent)?,
+        None => None,
+    };
+    let author = match answered.and_then(|r| r.actor_id) {
+        Some(id) => moderation::actor_row(conn, id)?,
+        None => None,
+    };
+    let id = Url::parse(&answer.ap_id).map_err(|e| FederationError::Invalid(e.to_string()))?;
+    let now = crate::domain::now();
+    let (mut to, mut cc, mut inboxes) = (Vec::new(), Vec::new(), Vec::new());
+    if answer.visibility().is_shown() {
+        to.push(PUBLIC.to_owned());
+        cc.push(url(settings, &format!("{}/followers", blog.path())).to_string());
+        inboxes = moderation::follower_inboxes(conn, blog.id)?;
+    }
+    if let Some(author) = &author {
+        to.push(author.ap_id.clone());
+        inboxes.push(author.inbox.clone());
+    }
+    let activity = Activity {
+        context: protocol::context(),
+        id: activity_id(&id, "delete", now.and_utc().timestamp_millis()),
+        kind: "Delete",
+        actor: keys::blog_id(settings, blog),
+        object: serde_json::to_value(objects::tombstone(id, Some(now.and_utc()), false))
+            .map_err(|e| FederationError::Invalid(e.to_string()))?,
+        to,
+        cc,
+        published: Some(now.and_utc()),
+    };
+    let json =
+        serde_json::to_string(&activity).map_err(|e| FederationError::Invalid(e.to_string()))?;
+    delivery::enqueue(conn, Signer::Blog(blog.id), &activity.id, &json, inboxes)?;
+    Ok(())
+}
+
 /// Tells the blog's followers that its profile changed (name, bio, images, fields,
 /// follower approval, discoverability): an Update of the actor, so their servers show the
 /// new profile without waiting to refetch it. Call in the transaction that makes the

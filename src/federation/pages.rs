@@ -275,6 +275,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "blocked-account" => Some("Account blocked: its replies to this blog are dropped"),
         "blocked-domain" => Some("Server blocked: replies from it to this blog are dropped"),
         "answered" => Some("Your answer is published and on its way"),
+        "withdrawn" => Some(
+            "Your answer is withdrawn: it is gone from the post, and other servers are told to remove it",
+        ),
         "closed" => Some("Replies closed for that post"),
         "opened" => Some("Replies opened for that post"),
         "pinned" => Some("Post pinned to the profile"),
@@ -1013,6 +1016,10 @@ fn replies_view(
                                     button class="nhsuk-button nhsuk-button--secondary nhsuk-button--small" data-module="nhsuk-button" type="submit" { "Publish answer" }
                                 }
                             }
+                        } @else if reply.status() == ReplyStatus::Approved {
+                            div class="rounds-moderation__actions" {
+                                (button(reply.id, "withdraw", "Withdraw answer", &who, "nhsuk-button--warning"))
+                            }
                         }
                     }
                 }
@@ -1044,6 +1051,8 @@ async fn reply_action(
     let blog_id = blog.id;
     let verb = action.clone();
     let user = me.user.clone();
+    let settings = state.settings.clone();
+    let for_blog = blog.clone();
     let done = state
         .db(move |conn| {
             write_tx(conn, |conn| {
@@ -1061,6 +1070,19 @@ async fn reply_action(
                     Some(actor) => moderation::actor_row(conn, actor)?,
                     None => None,
                 };
+                // The blog's own answers are withdrawn (a Delete goes out), never
+                // moderated like someone else's words.
+                if reply.actor_id.is_none() {
+                    if verb != "withdraw" {
+                        return Err(AppError::Conflict(
+                            "this is the blog's own answer: it can be withdrawn, not moderated"
+                                .into(),
+                        ));
+                    }
+                    outbox::withdraw_answer(conn, &settings, &for_blog, &reply)
+                        .map_err(|e| AppError::internal(e.to_string()))?;
+                    return Ok("withdrawn");
+                }
                 let done = match verb.as_str() {
                     "approve" => {
                         if !moderation::set_reply_status(conn, id, ReplyStatus::Approved)? {
@@ -1126,6 +1148,9 @@ async fn reply_action(
             })
         })
         .await?;
+    if done == "withdrawn" {
+        state.jobs_wake.notify_one();
+    }
     tracing::info!(blog = %blog.handle, user = %me.user.username, reply = id, action = %action, "moderation decision");
     Ok(see_other(&format!(
         "/dashboard/@{}/replies?done={done}",

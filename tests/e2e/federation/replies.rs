@@ -306,6 +306,23 @@ e2e! {
         let answered = entries.iter().find(|e| e.action == "moderation.answered").expect("the answer is recorded");
         assert!(answered.details.contains("all being well"), "{}", answered.details);
         assert!(audit::verify(&mut app.conn()).expect("verify").is_intact());
+
+        // The blog's answer cannot be moderated like someone else's words; it can be
+        // withdrawn, and the Delete goes where the Create went.
+        let answer_row = reply_id(&app, &answer_id);
+        let (_, queue) = app.page("/dashboard/@ceo/replies?show=approved").await;
+        let response = app.client.post(app.url(&format!("/dashboard/@ceo/replies/{answer_row}/hide")))
+            .form(&[("csrf_token", queue.csrf_token().as_str())]).send().await.expect("post");
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert!(queue.source.contains("Withdraw answer"));
+        act(&app, "/dashboard/@ceo/replies?show=approved", &format!("/dashboard/@ceo/replies/{answer_row}/withdraw"), &[]).await;
+        let delete = peer.wait_for_matching("Delete", 1, |a| a["object"]["id"] == json!(answer_id)).await.remove(0);
+        assert!(delete["verified"].as_bool().unwrap_or(false));
+        assert_eq!(delete["activity"]["object"]["type"], "Tombstone");
+        let (status, _, _) = crate::federation::get_json(&app, answer_id.trim_start_matches(&app.address)).await;
+        assert_eq!(status, StatusCode::GONE);
+        let (_, page) = app.page(&post.path("ceo").expect("path")).await;
+        assert!(!page.source.contains("all being well"));
     }
 }
 
