@@ -87,6 +87,7 @@ diesel::table! {
         replies_closed -> Bool,
         content_warning -> Nullable<Text>,
         pinned_at -> Nullable<Timestamp>,
+        republished -> Integer,
     }
 }
 

@@ -103,6 +103,9 @@ pub struct Post {
     pub content_warning: Option<String>,
     /// When it was pinned to the top of the blog's profile, if it is.
     pub pinned_at: Option<NaiveDateTime>,
+    /// How many times it was published again after being withdrawn: its life on the
+    /// fediverse, each with an id of its own (see `federation::objects::post_id`).
+    pub republished: i32,
 }
 
 impl Post {
@@ -414,12 +417,16 @@ pub fn publish(conn: &mut DbConnection, post: &Post) -> Result<Post, AppError> {
         None => free_slug(conn, post.blog_id, &Slug::derive(&post.display_title()))?.to_string(),
     };
     let now = super::now();
+    // Published again after being withdrawn: a new life, since the fediverse was told the
+    // last one is deleted.
+    let republished = post.republished + i32::from(post.status() == Status::Unpublished);
     diesel::update(posts::table.find(post.id))
         .set((
             posts::slug.eq(&slug),
             posts::status.eq(Status::Published.as_str()),
             posts::published_at.eq(post.published_at.unwrap_or(now)),
             posts::updated_at.eq(now),
+            posts::republished.eq(republished),
         ))
         .execute(conn)
         .map_err(|e| slug_conflict(e, None))?;

@@ -279,7 +279,7 @@ async fn post_collection(
             Ok((post, total, items))
         })
         .await?;
-    let post_url = objects::post_url(&state.settings, &blog, &post).ok_or(AppError::NotFound)?;
+    let post_url = objects::post_page(&state.settings, &blog, &post).ok_or(AppError::NotFound)?;
     if let Some(redirect) = for_browsers(&req, post_url.path()) {
         return Ok(redirect);
     }

@@ -257,13 +257,16 @@ pub async fn blog_json(state: &AppState, handle: String) -> Result<HttpResponse,
 }
 
 /// The post's Note or Article, for `GET /@handle/slug` with an ActivityStreams `Accept`;
-/// 410 with a Tombstone once withdrawn.
+/// 410 with a Tombstone once withdrawn. `?v=N` names one of its lives (see
+/// [`objects::post_id_in_life`]): an earlier one is gone, whatever the post is now.
 pub async fn post_json(
     state: &AppState,
     handle: String,
     slug: String,
+    query: &str,
 ) -> Result<HttpResponse, AppError> {
     let handle = Handle::parse(&handle).map_err(|_| AppError::NotFound)?;
+    let asked = objects::life_in(query).map_err(|()| AppError::NotFound)?;
     let settings = state.settings.clone();
     enum Found {
         Live(Box<protocol::PostObject>),
@@ -274,20 +277,24 @@ pub async fn post_json(
             let blog: Blog =
                 blogs::find_by_handle(conn, handle.as_str())?.ok_or(AppError::NotFound)?;
             let post = posts::find_by_slug(conn, blog.id, &slug)?.ok_or(AppError::NotFound)?;
+            let life = asked.unwrap_or(post.republished);
+            if post.status() == Status::Draft || life > post.republished {
+                return Err(AppError::NotFound);
+            }
+            let gone = || {
+                objects::post_id_in_life(&settings, &blog, &post, life)
+                    .map(Found::Gone)
+                    .ok_or(AppError::NotFound)
+            };
             match post.status() {
-                Status::Draft => Err(AppError::NotFound),
-                Status::Unpublished | Status::Deleted => {
-                    let id =
-                        objects::post_url(&settings, &blog, &post).ok_or(AppError::NotFound)?;
-                    Ok(Found::Gone(id))
-                }
-                Status::Published => {
-                    let parts = objects::load_parts(conn, blog, post)
+                Status::Published if life == post.republished => {
+                    let parts = objects::load_parts(conn, blog.clone(), post.clone())
                         .map_err(|e| AppError::internal(e.to_string()))?;
                     let object = objects::post_object(&settings, &parts, true)
                         .map_err(|e| AppError::internal(e.to_string()))?;
                     Ok(Found::Live(Box::new(object)))
                 }
+                _ => gone(),
             }
         })
         .await?;

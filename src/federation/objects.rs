@@ -90,9 +90,39 @@ pub fn load_parts(
     })
 }
 
-/// The URL of a published (or once published) post.
-pub fn post_url(settings: &Settings, blog: &Blog, post: &Post) -> Option<Url> {
+/// The page of a published (or once published) post: where people read it, and its
+/// `url` on the fediverse.
+pub fn post_page(settings: &Settings, blog: &Blog, post: &Post) -> Option<Url> {
     post.path(&blog.handle).map(|p| url(settings, &p))
+}
+
+/// The post's ActivityPub id now (see [`post_id_in_life`]).
+pub fn post_id(settings: &Settings, blog: &Blog, post: &Post) -> Option<Url> {
+    post_id_in_life(settings, blog, post, post.republished)
+}
+
+/// The post's ActivityPub id in one of its lives (0 for the first): its page, then
+/// `?v=2`, `?v=3`... for each time it was published again after being withdrawn.
+/// Mastodon keeps a tombstone for an id it was told is deleted and never creates it
+/// again, so a post brought back needs an id it has not seen.
+pub fn post_id_in_life(settings: &Settings, blog: &Blog, post: &Post, life: i32) -> Option<Url> {
+    let mut id = post_page(settings, blog, post)?;
+    if life > 0 {
+        id.set_query(Some(&format!("v={}", life + 1)));
+    }
+    Some(id)
+}
+
+/// The life a post id's query names (`v=2` is the second, 1), none if it names none;
+/// `Err` for a query that is not one of ours.
+pub(super) fn life_in(query: &str) -> Result<Option<i32>, ()> {
+    if query.is_empty() {
+        return Ok(None);
+    }
+    match query.strip_prefix("v=").map(str::parse::<i32>) {
+        Some(Ok(version)) if version >= 1 => Ok(Some(version - 1)),
+        _ => Err(()),
+    }
 }
 
 /// The post whose URL this is, if it is one of ours.
@@ -170,7 +200,9 @@ pub fn post_object(
         counts,
         mentions,
     } = parts;
-    let id = post_url(settings, blog, post)
+    let id = post_id(settings, blog, post)
+        .ok_or_else(|| FederationError::Invalid("the post has no address yet".into()))?;
+    let page = post_page(settings, blog, post)
         .ok_or_else(|| FederationError::Invalid("the post has no address yet".into()))?;
     let actor = keys::blog_id(settings, blog);
     let followers = url(settings, &format!("{}/followers", blog.path()));
@@ -206,7 +238,7 @@ pub fn post_object(
             .collect();
         format!("<p>{}</p>", links.join(" "))
     };
-    let body = post.body_html.for_federation(&id);
+    let body = post.body_html.for_federation(&page);
     let attachment: Vec<Image> = images
         .iter()
         .take(MAX_ATTACHMENTS)
@@ -263,8 +295,8 @@ pub fn post_object(
                 "content": format!(
                     r#"<p><strong>{}</strong></p>{standfirst}<p><a href="{}">{}</a></p>"#,
                     escape(title),
-                    escape(id.as_str()),
-                    escape(id.as_str())
+                    escape(page.as_str()),
+                    escape(page.as_str())
                 ),
             });
             let summary = article_summary(post.content_warning.as_deref(), post.summary.as_deref());
@@ -293,7 +325,7 @@ pub fn post_object(
         summary,
         content,
         media_type: "text/html",
-        url: id.clone(),
+        url: page,
         published: post.published_at.unwrap_or(post.created_at).and_utc(),
         updated: post.edited_at.map(|t| t.and_utc()),
         to: vec![PUBLIC.to_owned()],

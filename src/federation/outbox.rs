@@ -49,6 +49,9 @@ pub struct PostChange {
     pub change: Change,
     /// When (milliseconds), which fixes the activity's id.
     pub at_ms: i64,
+    /// The post's life on the fediverse when it happened (see `objects::post_id_in_life`).
+    #[serde(default)]
+    pub life: i32,
 }
 
 /// Queues the federation of a post change. Call in the transaction that makes it.
@@ -58,6 +61,7 @@ pub fn post_changed(conn: &mut DbConnection, post: &Post, change: Change) -> Que
         post_id: post.id,
         change,
         at_ms,
+        life: post.republished,
     };
     let key = format!("federate:{}:{change:?}:{at_ms}", post.id);
     match NewJob::new(FEDERATE_JOB, &payload) {
@@ -92,13 +96,19 @@ pub fn post_activity(
     };
     let blog = blogs::find(conn, post.blog_id)?
         .ok_or_else(|| FederationError::Invalid("the post's blog is gone".into()))?;
-    let Some(object_id) = objects::post_url(settings, &blog, &post) else {
+    // The id of the life the change happened in: a withdrawal deletes that life's copy
+    // even if the post was brought back (under a new id) before this job ran.
+    let Some(object_id) = objects::post_id_in_life(settings, &blog, &post, change.life) else {
         return Ok(None);
     };
+    let withdrawn = matches!(post.status(), Status::Unpublished | Status::Deleted)
+        || post.republished > change.life;
     let actor = keys::blog_id(settings, &blog);
     let followers = url(settings, &format!("{}/followers", blog.path()));
     let activity = match (change.change, post.status()) {
-        (Change::Published | Change::Edited, Status::Published) => {
+        (Change::Published | Change::Edited, Status::Published)
+            if post.republished == change.life =>
+        {
             let verb = if change.change == Change::Published {
                 "Create"
             } else {
@@ -120,7 +130,7 @@ pub fn post_activity(
                 published: Some(at(change.at_ms)),
             }
         }
-        (Change::Withdrawn, Status::Unpublished | Status::Deleted) => Activity {
+        (Change::Withdrawn, _) if withdrawn => Activity {
             context: protocol::context(),
             id: activity_id(&object_id, "delete", change.at_ms),
             kind: "Delete",

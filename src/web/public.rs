@@ -513,7 +513,7 @@ async fn post_page(
 ) -> Result<HttpResponse, AppError> {
     let (handle, slug) = path.into_inner();
     if federation::wants_activity_json(&req) {
-        return federation::discovery::post_json(&state, handle, slug).await;
+        return federation::discovery::post_json(&state, handle, slug, req.query_string()).await;
     }
     let handle = Handle::parse(&handle).map_err(|_| AppError::NotFound)?;
     // Slugs are lower-case words and hyphens: anything else is not a post's address.

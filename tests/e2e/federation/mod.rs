@@ -610,3 +610,58 @@ e2e! {
         assert_eq!(body["totalItems"], 0);
     }
 }
+
+e2e! {
+    with |s| s.federation_allow_private_addresses = true;
+    async fn a_post_brought_back_gets_an_id_mastodon_has_not_seen_deleted(app: TestApp) {
+        let jane = app.user("jane", false);
+        let blog = app.blog("ceo", "Jane Smith", &jane);
+        let peer = Peer::start();
+        let alice = peer.actor("alice");
+        let status = peer.deliver("alice", &app.url("/@ceo/inbox"), json!({
+            "id": format!("{alice}/follows/1"), "type": "Follow", "actor": alice, "object": app.url("/@ceo"),
+        })).await;
+        assert_eq!(status, 202);
+        peer.wait_for("Accept").await;
+        let post = publish(&app, &blog, "", "Ward 7 opens on Monday.", "");
+        let path = post.path("ceo").expect("path");
+        let first = app.url(&path);
+        peer.wait_for_matching("Create", 1, |a| a["object"]["id"] == json!(first)).await;
+
+        // Withdrawn, then brought back at once: Mastodon keeps a tombstone for the first
+        // id, so the second life has its own; the first one's Delete still goes out.
+        let withdrawn = rounds::publishing::unpublish(&mut app.conn(), &post, &owner(&app, &blog)).expect("unpublish");
+        rounds::publishing::publish(&mut app.conn(), &blog, withdrawn.id, &owner(&app, &blog), None, &Mentions::none()).expect("republish");
+        let second = format!("{first}?v=2");
+        let delete = peer.wait_for_matching("Delete", 1, |a| a["object"]["id"] == json!(first)).await.remove(0);
+        assert_eq!(delete["activity"]["object"]["type"], "Tombstone");
+        let create = peer.wait_for_matching("Create", 1, |a| a["object"]["id"] == json!(second)).await.remove(0);
+        assert_eq!(create["activity"]["object"]["url"], first, "the page is the same");
+        assert!(create["activity"]["id"].as_str().expect("id").starts_with(&second));
+
+        // Each id answers as itself: the live one, and the first life gone.
+        let (status, _, live) = get_json(&app, &format!("{path}?v=2")).await;
+        assert_eq!((status, &live["id"]), (StatusCode::OK, &json!(second)));
+        let (_, _, at_page) = get_json(&app, &path).await;
+        assert_eq!(at_page["id"], second, "the page's address names the live copy");
+        let (status, _, gone) = get_json(&app, &format!("{path}?v=1")).await;
+        assert_eq!((status, &gone["id"]), (StatusCode::GONE, &json!(first)));
+        for unknown in ["?v=3", "?v=0", "?v=two", "?x=1"] {
+            let (status, _, _) = get_json(&app, &format!("{path}{unknown}")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+        }
+        // Replies to the new copy land under the post.
+        let status = peer.deliver("alice", &app.url("/inbox"), json!({
+            "id": format!("{alice}/notes/9/activity"), "type": "Create", "actor": alice,
+            "object": { "id": format!("{alice}/notes/9"), "type": "Note", "attributedTo": alice, "inReplyTo": second,
+                "content": "<p>Welcome back.</p>", "to": ["https://www.w3.org/ns/activitystreams#Public"] },
+        })).await;
+        assert_eq!(status, 202);
+        let reply = rounds::federation::moderation::reply_by_ap_id(&mut app.conn(), &format!("{alice}/notes/9")).expect("query").expect("stored");
+        assert_eq!(reply.post_id, Some(post.id));
+        // The web page is one page whatever the query.
+        let (status, page) = app.page(&format!("{path}?v=2")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.text("main").contains("Ward 7 opens"));
+    }
+}
