@@ -76,7 +76,7 @@ pub fn enqueue(
     let mut inboxes: Vec<String> = inboxes.into_iter().collect();
     inboxes.sort();
     inboxes.dedup();
-    let mut queued = 0;
+    let mut jobs = Vec::with_capacity(inboxes.len());
     for inbox in inboxes {
         let Ok(parsed) = Url::parse(&inbox) else {
             tracing::warn!(%inbox, "skipping an inbox that is not a URL");
@@ -84,22 +84,23 @@ pub fn enqueue(
         };
         // Throttled per server: one remote host and port.
         let host = super::host_of(&parsed);
+        let key = format!("deliver:{activity_id}:{inbox}");
         let payload = Delivery {
             signer,
-            inbox: inbox.clone(),
+            inbox,
             activity_id: activity_id.to_string(),
             activity: activity.to_owned(),
         };
-        let job = NewJob::new(DELIVER_JOB, &payload)
-            .map_err(|e| FederationError::Invalid(e.to_string()))?
-            .key(format!("deliver:{activity_id}:{inbox}"))
-            .partition(host)
-            .attempts(MAX_ATTEMPTS);
-        if crate::jobs::enqueue(conn, &job)? {
-            queued += 1;
-        }
+        jobs.push(
+            NewJob::new(DELIVER_JOB, &payload)
+                .map_err(|e| FederationError::Invalid(e.to_string()))?
+                .key(key)
+                .partition(host)
+                .attempts(MAX_ATTEMPTS),
+        );
     }
-    Ok(queued)
+    // A fan-out to a thousand servers is a few statements, not a thousand.
+    Ok(crate::jobs::enqueue_all(conn, &jobs)?)
 }
 
 /// `Retry-After`: seconds, or an HTTP date.

@@ -170,6 +170,39 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob) -> QueryResult<bool> {
     Ok(inserted == 1)
 }
 
+/// Adds many jobs in a few statements (a fan-out queues one per server); returns how many
+/// were new. Call inside the transaction that makes them due.
+pub fn enqueue_all(conn: &mut DbConnection, jobs: &[NewJob]) -> QueryResult<usize> {
+    // Rows a statement: well inside both databases' limits on bound values.
+    const ROWS: usize = 500;
+    let now = crate::domain::now();
+    let mut inserted = 0;
+    for chunk in jobs.chunks(ROWS) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|job| {
+                (
+                    jobs::kind.eq(job.kind),
+                    jobs::payload.eq(&job.payload),
+                    jobs::idempotency_key.eq(&job.idempotency_key),
+                    jobs::partition_key.eq(&job.partition_key),
+                    jobs::status.eq(Status::Pending.as_str()),
+                    jobs::attempts.eq(0),
+                    jobs::max_attempts.eq(job.max_attempts),
+                    jobs::run_at.eq(job.run_at),
+                    jobs::created_at.eq(now),
+                    jobs::updated_at.eq(now),
+                )
+            })
+            .collect();
+        inserted += on_backend!(conn, |c| diesel::insert_into(jobs::table)
+            .values(&values)
+            .on_conflict_do_nothing()
+            .execute(c))?;
+    }
+    Ok(inserted)
+}
+
 /// Claims up to `limit` due jobs of these kinds for `worker`, oldest first: pending jobs
 /// whose time has come, and running jobs whose lease ran out (their worker died). Jobs in
 /// the `busy` partitions (hosts this worker already has enough requests out to) wait.
@@ -259,6 +292,26 @@ pub fn complete(conn: &mut DbConnection, id: i64, worker: &str) -> QueryResult<b
         ))
         .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// Marks claimed jobs done in one statement (those `worker` still holds); returns how
+/// many.
+pub fn complete_all(conn: &mut DbConnection, ids: &[i64], worker: &str) -> QueryResult<usize> {
+    let now = crate::domain::now();
+    diesel::update(
+        jobs::table
+            .filter(jobs::id.eq_any(ids))
+            .filter(jobs::locked_by.eq(worker.to_owned())),
+    )
+    .set((
+        jobs::status.eq(Status::Done.as_str()),
+        jobs::locked_by.eq(None::<String>),
+        jobs::locked_until.eq(None::<NaiveDateTime>),
+        jobs::last_error.eq(None::<String>),
+        jobs::finished_at.eq(now),
+        jobs::updated_at.eq(now),
+    ))
+    .execute(conn)
 }
 
 /// Gives a claimed job back untouched: pending, due now, the claim not counted.

@@ -307,6 +307,7 @@ async fn record(
     while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let pool = pool.clone();
         let worker = worker.clone();
+        let worker_for_batch = worker.clone();
         let first_retries = first_retries.clone();
         let write = move |conn: &mut crate::db::DbConnection, job: &Job, outcome: &Outcome| {
             let first_retry = first_retries.get(&job.kind).copied().unwrap_or(FIRST_RETRY);
@@ -316,8 +317,16 @@ async fn record(
         let count = finished.len();
         let recorded = tokio::task::spawn_blocking(move || -> Result<(), String> {
             let mut conn = pool.get().map_err(|e| e.to_string())?;
+            // Jobs that succeeded, most of a fan-out, are marked done in one statement.
+            let (done, others): (Vec<_>, Vec<_>) = finished
+                .iter()
+                .partition(|(_, outcome)| matches!(outcome, Outcome::Done));
+            let done: Vec<i64> = done.iter().map(|(job, _)| job.id).collect();
             let all = crate::db::write_tx(&mut conn, |conn| {
-                finished
+                if !done.is_empty() {
+                    super::complete_all(conn, &done, &worker_for_batch)?;
+                }
+                others
                     .iter()
                     .try_for_each(|(job, outcome)| write(conn, job, outcome))
             });
