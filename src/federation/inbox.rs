@@ -281,6 +281,7 @@ impl Incoming {
         } else {
             worse(block, moderation::domain_block_for(conn, &signer.domain)?)
         };
+        let content = sanitised_in_advance(activity);
         write_tx(conn, |conn| {
             if !moderation::first_receipt(conn, id)? {
                 // A redelivery: already handled.
@@ -291,6 +292,7 @@ impl Incoming {
                 signer,
                 inbox_blog: inbox_blog.as_ref(),
                 block,
+                content: content.as_ref(),
             };
             handle(conn, &context, activity_type(activity), activity, moved_to)
         })
@@ -429,6 +431,35 @@ struct Context<'a> {
     inbox_blog: Option<&'a Blog>,
     /// The signer's server's instance block, if any.
     block: Option<BlockSeverity>,
+    /// The text of the note a Create or Update carries, sanitised before the transaction.
+    content: Option<&'a Result<SafeHtml, String>>,
+}
+
+impl Context<'_> {
+    /// The note's sanitised text (see [`sanitised_in_advance`]).
+    fn content_of(&self, object: &Value) -> Result<SafeHtml, Refusal> {
+        match self.content {
+            Some(Ok(html)) => Ok(html.clone()),
+            Some(Err(e)) => Err(Refusal::BadRequest(e.clone())),
+            None => note_html(object),
+        }
+    }
+}
+
+/// The text of the note a Create or Update carries, sanitised. Sanitising is the
+/// costliest step of taking a reply: done before the transaction, the database (SQLite's
+/// one writer above all) is held only for the reads and writes.
+fn sanitised_in_advance(activity: &Value) -> Option<Result<SafeHtml, String>> {
+    if !matches!(activity_type(activity), "Create" | "Update") {
+        return None;
+    }
+    let object = object_of(activity).filter(|o| {
+        matches!(
+            o.get("type").and_then(Value::as_str),
+            Some("Note" | "Article" | "Page" | "Question")
+        )
+    })?;
+    Some(note_html(object).map_err(|e| e.to_string()))
 }
 
 /// The object of an activity: embedded, or just its id.
@@ -760,7 +791,7 @@ fn create_note(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> R
     }
     let visibility = Visibility::of(note.object);
     let status = status_for(conn, cx, &blog, visibility)?;
-    let content = note_html(note.object)?;
+    let content = cx.content_of(note.object)?;
     let summary = text_field(note.object, "summary", 500);
     let url = page_url(note.object, &note.id);
     moderation::insert_reply(
@@ -833,7 +864,7 @@ fn update(conn: &mut DbConnection, cx: &Context<'_>, activity: &Value) -> Result
         conn,
         existing.id,
         &moderation::ReplyEdit {
-            content_html: note_html(note.object)?,
+            content_html: cx.content_of(note.object)?,
             summary: text_field(note.object, "summary", 500),
             sensitive: is_sensitive(note.object),
             status,
