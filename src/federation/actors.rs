@@ -128,14 +128,14 @@ fn profile_fields(settings: &Settings, blog: &Blog) -> Vec<PropertyValue> {
     }
     let about = url(settings, &format!("{}/about", blog.path()));
     fields.push(field("Website", link(about.as_str(), about.as_str())));
+    // Mastodon holds its own accounts to four fields but shows every field another
+    // server sends, so the leader's own links are not dropped to make room.
     for profile_link in blog.profile_links().into_iter().take(4) {
         fields.push(field(
             &profile_link.label,
             link(&profile_link.url, &profile_link.url),
         ));
     }
-    // Mastodon shows at most four fields.
-    fields.truncate(4);
     fields
 }
 

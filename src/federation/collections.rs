@@ -6,7 +6,6 @@
 //! JSON, as Mastodon answers for its outbox and featured collections (its followers
 //! list has a page of its own, which a blog's does not: it is private).
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -50,16 +49,6 @@ async fn blog(state: &AppState, handle: String) -> Result<Blog, AppError> {
         .await
 }
 
-/// 303 to the page a browser should see instead of a collection, if this is a browser.
-fn for_browsers(req: &HttpRequest, page: &str) -> Option<HttpResponse> {
-    super::prefers_html(req).then(|| {
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, page))
-            .insert_header((header::VARY, "Accept"))
-            .finish()
-    })
-}
-
 /// An empty `OrderedCollection` at `id`.
 pub fn empty_collection(id: url::Url) -> Result<HttpResponse, AppError> {
     activity_json(&json!({
@@ -83,7 +72,7 @@ async fn outbox_collection(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let blog = blog(&state, path.into_inner()).await?;
-    if let Some(redirect) = for_browsers(&req, &blog.path()) {
+    if let Some(redirect) = super::for_browsers(&req, &blog.path()) {
         return Ok(redirect);
     }
     let settings = state.settings.clone();
@@ -163,7 +152,7 @@ async fn followers(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let blog = blog(&state, path.into_inner()).await?;
-    if let Some(redirect) = for_browsers(&req, &blog.path()) {
+    if let Some(redirect) = super::for_browsers(&req, &blog.path()) {
         return Ok(redirect);
     }
     let blog_id = blog.id;
@@ -185,7 +174,7 @@ async fn following(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let blog = blog(&state, path.into_inner()).await?;
-    if let Some(redirect) = for_browsers(&req, &blog.path()) {
+    if let Some(redirect) = super::for_browsers(&req, &blog.path()) {
         return Ok(redirect);
     }
     empty_collection(url(&state.settings, &format!("{}/following", blog.path())))
@@ -198,7 +187,7 @@ async fn featured(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let blog = blog(&state, path.into_inner()).await?;
-    if let Some(redirect) = for_browsers(&req, &blog.path()) {
+    if let Some(redirect) = super::for_browsers(&req, &blog.path()) {
         return Ok(redirect);
     }
     let settings = state.settings.clone();
@@ -280,7 +269,7 @@ async fn post_collection(
         })
         .await?;
     let post_url = objects::post_page(&state.settings, &blog, &post).ok_or(AppError::NotFound)?;
-    if let Some(redirect) = for_browsers(&req, post_url.path()) {
+    if let Some(redirect) = super::for_browsers(&req, post_url.path()) {
         return Ok(redirect);
     }
     let mut document = json!({
@@ -331,7 +320,7 @@ async fn answer(
         .filter(|p| p.status() == Status::Published && answer.is_shown())
         .and_then(|p| p.path(&blog.handle))
         .map_or_else(|| blog.path(), |path| format!("{path}#reply-{}", answer.id));
-    if let Some(redirect) = for_browsers(&req, &page) {
+    if let Some(redirect) = super::for_browsers(&req, &page) {
         return Ok(redirect);
     }
     if !answer.is_shown() {

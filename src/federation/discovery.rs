@@ -211,7 +211,14 @@ async fn nodeinfo(state: web::Data<AppState>) -> Result<HttpResponse, AppError> 
 }
 
 /// `GET /actor`: the instance's own actor, whose key signs our fetches.
-async fn instance_actor(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn instance_actor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    // It is the server, not a person: a browser is sent to the server's home page.
+    if let Some(redirect) = super::for_browsers(&req, "/") {
+        return Ok(redirect);
+    }
     let settings = state.settings.clone();
     let actor = state
         .db(move |conn| {

@@ -163,6 +163,16 @@ pub fn wants_activity_json(req: &HttpRequest) -> bool {
 }
 
 /// Whether a request names HTML and prefers it to ActivityStreams JSON: a browser. `*/*`
+/// 303 to the page a browser should see instead of a JSON document, if this is a browser.
+pub fn for_browsers(req: &HttpRequest, page: &str) -> Option<actix_web::HttpResponse> {
+    prefers_html(req).then(|| {
+        actix_web::HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, page))
+            .insert_header((header::VARY, "Accept"))
+            .finish()
+    })
+}
+
 /// alone, or no `Accept`, is not (scripts and servers send those).
 pub fn prefers_html(req: &HttpRequest) -> bool {
     let (json, html) = accept_weights(req);

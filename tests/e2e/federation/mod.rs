@@ -569,6 +569,8 @@ e2e! {
         for c in ["replies", "likes", "shares"] {
             cases.push((format!("{post_path}/{c}"), post_path.clone()));
         }
+        // The instance actor is the server itself: browsers go to its home page.
+        cases.push(("/actor".to_owned(), "/".to_owned()));
         let get = |path: &str, accept: Option<&str>| {
             let request = app.client.get(app.url(path));
             match accept {
