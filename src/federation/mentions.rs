@@ -152,13 +152,30 @@ fn known_accounts(
     Ok(found)
 }
 
+/// The account at `user@server` on another server, looked up as a mention is
+/// (WebFinger, confirmed by the account's own server, then a signed fetch), within
+/// [`RESOLVE_TIMEOUT`]: for an admin who blocks an account by the address people know.
+pub async fn find_account(
+    federation: &Federation,
+    acct: &Acct,
+) -> Result<Resolved, FederationError> {
+    let client = lookup_client(federation)?;
+    tokio::time::timeout(RESOLVE_TIMEOUT, look_up_one(federation, &client, acct))
+        .await
+        .map_err(|_| FederationError::Invalid(format!("{acct} did not answer in time")))?
+}
+
+fn lookup_client(
+    federation: &Federation,
+) -> Result<reqwest_middleware::ClientWithMiddleware, FederationError> {
+    let settings = federation.to_request_data().settings.clone();
+    super::delivery::http_client(&settings, settings.federation_allow_private_addresses)
+        .map_err(FederationError::Invalid)
+}
+
 /// Looks accounts up over the network, all at once, within [`RESOLVE_TIMEOUT`].
 async fn look_up(federation: &Federation, accts: Vec<Acct>) -> Vec<Resolved> {
-    let settings = federation.to_request_data().settings.clone();
-    let client = match super::delivery::http_client(
-        &settings,
-        settings.federation_allow_private_addresses,
-    ) {
+    let client = match lookup_client(federation) {
         Ok(client) => client,
         Err(e) => {
             tracing::warn!(error = %e, "no HTTP client for looking up mentions");

@@ -1406,7 +1406,7 @@ async fn admin_view(
             h2 class="nhsuk-heading-m" { "Blocked accounts" }
             form method="post" action="/dashboard/admin/fediverse/accounts" novalidate {
                 (ui::csrf_field(csrf))
-                (ui::input(Field::text("account", "Account address").hint("The account's full address, for example https://mastodon.example/users/someone").kind("url"), account_value, errors))
+                (ui::input(Field::text("account", "Account").hint("As people write it, for example @someone@mastodon.example, or its address, for example https://mastodon.example/users/someone"), account_value, errors))
                 button class="nhsuk-button" data-module="nhsuk-button" type="submit" { "Block account" }
             }
             @if !accounts.is_empty() {
@@ -1751,17 +1751,26 @@ async fn add_account_block(
 ) -> Result<HttpResponse, AppError> {
     me.check_csrf(&form.csrf_token)?;
     admin_only(&me)?;
-    let account = form.account.trim().to_owned();
-    let valid = url::Url::parse(&account)
+    let typed = form.account.trim();
+    let is_url = url::Url::parse(typed)
         .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some());
-    if !valid {
-        let errors = [FieldError::new(
-            "account",
-            "Enter the account's full address, starting https://",
-        )];
-        let page = admin_view(&state, &me, None, &errors, "", &form.account).await?;
-        return Ok(html_page_invalid(&me.chrome(&state), page));
-    }
+    // People know accounts as @user@server; that is looked up to the account's id.
+    let found = match crate::domain::mentions::Acct::parse(typed) {
+        _ if is_url => Ok(typed.to_owned()),
+        Some(acct) => super::mentions::find_account(&state.federation, &acct)
+            .await
+            .map(|account| account.href)
+            .map_err(|e| format!("We could not find {acct}: {e}. Enter the account's address (its https:// link) instead")),
+        None => Err("Enter the account as @user@server, or its address starting https://".to_owned()),
+    };
+    let account = match found {
+        Ok(account) => account,
+        Err(problem) => {
+            let errors = [FieldError::new("account", &problem)];
+            let page = admin_view(&state, &me, None, &errors, "", &form.account).await?;
+            return Ok(html_page_invalid(&me.chrome(&state), page));
+        }
+    };
     let user = me.user.clone();
     state
         .db(move |conn| {

@@ -319,6 +319,20 @@ impl TestApp {
     }
 
     /// Signs in through the login form; the app's client then carries the session.
+    /// Ends this client's session with the sign-out form on one of the team's pages, so
+    /// another person can sign in.
+    pub async fn sign_out(&self, from: &str) {
+        let (_, page) = self.page(from).await;
+        let response = self
+            .client
+            .post(self.url("/logout"))
+            .form(&[("csrf_token", page.csrf_token().as_str())])
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-out");
+    }
+
     pub async fn sign_in(&self, username: &str) {
         let (_, page) = self.page("/login").await;
         let token = page.csrf_token();

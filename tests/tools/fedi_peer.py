@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpsig
 import requests
@@ -158,6 +158,16 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/signed-fetches":
             with LOCK:
                 return self.reply(200, list(SIGNED_FETCHES))
+        if path == "/.well-known/webfinger":
+            resource = parse_qs(urlsplit(self.path).query).get("resource", [""])[0]
+            user, _, host = resource.removeprefix("acct:").partition("@")
+            if not user or host != self.headers.get("Host"):
+                return self.reply(404, {"error": "no such account"})
+            actor = f"{self.base()}/users/{user}"
+            return self.reply(200, {
+                "subject": f"acct:{user}@{host}",
+                "links": [{"rel": "self", "type": "application/activity+json", "href": actor}],
+            }, "application/jrd+json")
         if path.startswith("/users/") and path.count("/") == 2:
             name = path.split("/")[2]
             if SETTINGS["require_signed_fetch"]:

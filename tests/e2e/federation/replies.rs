@@ -759,3 +759,84 @@ e2e! {
         }
     }
 }
+
+e2e! {
+    with |s| s.federation_allow_private_addresses = true;
+    async fn moderators_reject_hide_restore_and_block_by_server_and_address(app: TestApp) {
+        let (_, post) = setup(&app);
+        let path = post.path("ceo").expect("path");
+        let post_url = app.url(&path);
+        let peer = Peer::start();
+        let other_server = Peer::start();
+        app.sign_in("jane").await;
+        let status_of = |ap_id: &str| {
+            rounds::federation::moderation::reply_by_ap_id(&mut app.conn(), ap_id).expect("query").map(|r| r.status)
+        };
+        let queue = "/dashboard/@ceo/replies";
+        let on_page = |text: &'static str| {
+            let app = &app;
+            let path = path.clone();
+            async move { app.page(&path).await.1.source.contains(text) }
+        };
+
+        // Reject keeps a held reply off the post; hide takes a shown one down; "show after
+        // all" brings it back.
+        let (spam, object) = note(&peer, "alice", 1, &post_url, "<p>Buy now</p>");
+        create(&peer, &app, "alice", &object).await;
+        act(&app, queue, &format!("{queue}/{}/reject", reply_id(&app, &spam)), &[]).await;
+        assert_eq!(status_of(&spam).as_deref(), Some("rejected"));
+        let (fair, object) = note(&peer, "alice", 2, &post_url, "<p>Fair point</p>");
+        create(&peer, &app, "alice", &object).await;
+        let fair_id = reply_id(&app, &fair);
+        act(&app, queue, &format!("{queue}/{fair_id}/approve"), &[]).await;
+        assert!(on_page("Fair point").await);
+        act(&app, queue, &format!("{queue}/{fair_id}/hide"), &[]).await;
+        assert!(!on_page("Fair point").await);
+        let (_, removed) = app.page(&format!("{queue}?show=removed")).await;
+        assert!(removed.text("main").contains("Fair point") && removed.text("main").contains("Show after all"));
+        act(&app, &format!("{queue}?show=removed"), &format!("{queue}/{fair_id}/approve"), &[]).await;
+        assert!(on_page("Fair point").await);
+        assert!(!on_page("Buy now").await);
+
+        // An admin blocks an account by the address people know it by.
+        let (elsewhere, object) = note(&other_server, "carol", 1, &post_url, "<p>From elsewhere</p>");
+        create(&other_server, &app, "carol", &object).await;
+        assert_eq!(status_of(&elsewhere).as_deref(), Some("held"));
+        app.user("admin", true);
+        app.sign_out(queue).await;
+        app.sign_in("admin").await;
+        let carol = other_server.actor("carol");
+        let handle = format!("@carol@{}", other_server.base.trim_start_matches("http://"));
+        act(&app, "/dashboard/admin/fediverse", "/dashboard/admin/fediverse/accounts", &[("account", handle.as_str())]).await;
+        let (_, admin) = app.page("/dashboard/admin/fediverse").await;
+        assert!(admin.text("main").contains(&carol), "{}", admin.text("main"));
+        assert_eq!(status_of(&elsewhere), None, "their replies are taken down everywhere");
+        let (later, object) = note(&other_server, "carol", 2, &post_url, "<p>Still here</p>");
+        assert_eq!(create(&other_server, &app, "carol", &object).await, 202);
+        assert_eq!(status_of(&later), None);
+        // An address that cannot be found is refused with a reason, and nothing changes.
+        let (_, admin) = app.page("/dashboard/admin/fediverse").await;
+        let response = app.client.post(app.url("/dashboard/admin/fediverse/accounts"))
+            .form(&[("csrf_token", admin.csrf_token().as_str()), ("account", "@nobody@localhost:1")]).send().await.expect("post");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let errors = Page::parse(&response.text().await.expect("body")).errors();
+        assert!(errors[0].contains("could not find"), "{errors:?}");
+        let response = app.client.post(app.url("/dashboard/admin/fediverse/accounts"))
+            .form(&[("csrf_token", admin.csrf_token().as_str()), ("account", "someone")]).send().await.expect("post");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+        // Blocking a server from the queue rejects what it sent and drops what it sends next.
+        // (Both test servers are on localhost, so this comes last.)
+        app.sign_out("/dashboard/admin/fediverse").await;
+        app.sign_in("jane").await;
+        let (_, held_before) = note(&peer, "bob", 1, &post_url, "<p>Held before the block</p>");
+        create(&peer, &app, "bob", &held_before).await;
+        act(&app, queue, &format!("{queue}/{fair_id}/block-domain"), &[]).await;
+        let bob_first = format!("{}/notes/1", peer.actor("bob"));
+        assert_eq!(status_of(&bob_first).as_deref(), Some("rejected"));
+        assert_eq!(status_of(&fair).as_deref(), Some("rejected"));
+        let (after, object) = note(&peer, "bob", 2, &post_url, "<p>After the block</p>");
+        assert_eq!(create(&peer, &app, "bob", &object).await, 202);
+        assert_eq!(status_of(&after), None, "dropped");
+    }
+}
