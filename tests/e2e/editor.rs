@@ -406,8 +406,13 @@ e2e! {
         assert_eq!(about.h1(), "Dr Jane Smith");
         assert!(about.source.contains("Example Teaching Hospitals NHS Trust"));
         assert_eq!(about.text(".rounds-post__body em"), "nurse");
-        assert_eq!(about.attrs("a[rel~=me]", "href"), ["https://trust.example/board"]);
-        assert_eq!(about.attrs("link[rel=me]", "href"), ["https://trust.example/board"]);
+        // The leader's own links, and the link back to the account that lets Mastodon show
+        // the profile's website field as verified.
+        let account = app.url("/@ceo");
+        assert_eq!(about.attrs("a[rel~=me]", "href"), ["https://trust.example/board", account.as_str()]);
+        let mut head_links = about.attrs("link[rel=me]", "href");
+        head_links.sort();
+        assert_eq!(head_links, [account.as_str(), "https://trust.example/board"]);
         let photo = about.attrs("img.rounds-about__photo", "src");
         assert_eq!(about.attrs("img.rounds-about__photo", "alt"), ["Jane Smith in the atrium"]);
         assert_eq!(app.get(&photo[0]).await.status(), StatusCode::OK);
