@@ -998,6 +998,8 @@ fn replies_view(
                                     ReplyStatus::Approved => {
                                         (button(reply.id, "hide", "Hide", &who, "nhsuk-button--secondary"))
                                     }
+                                    // A private reply is never shown, so there is nothing to bring back.
+                                    ReplyStatus::Rejected | ReplyStatus::Hidden if !reply.visibility().is_shown() => {}
                                     ReplyStatus::Rejected | ReplyStatus::Hidden => {
                                         (button(reply.id, "approve", "Show after all", &who, "nhsuk-button--secondary"))
                                     }

@@ -644,6 +644,14 @@ e2e! {
             assert!(keys[0].contains(&peer.base), "{keys:?}");
         }
 
+        // Dismissed, it stays in the removed list with nothing to bring it back.
+        let dm_id = reply_id(&app, &direct_note);
+        act(&app, "/dashboard/@ceo/replies", &format!("/dashboard/@ceo/replies/{dm_id}/reject"), &[]).await;
+        let (_, removed) = app.page("/dashboard/@ceo/replies?show=removed").await;
+        let cards = removed.texts(".rounds-moderation");
+        let card = cards.iter().find(|c| c.contains("in confidence")).expect("listed");
+        assert!(card.contains("Private") && !card.contains("Show after all"), "{card}");
+
         // An Undo naming the Follow by id alone ends the follow.
         let dan = followers_server.actor("dan");
         let follow_id: String = {
