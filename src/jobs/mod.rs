@@ -148,26 +148,48 @@ impl NewJob {
 /// Adds a job; returns whether it was new (false when its idempotency key was taken).
 /// Call inside the transaction that makes the job due.
 pub fn enqueue(conn: &mut DbConnection, job: &NewJob) -> QueryResult<bool> {
-    let now = crate::domain::now();
-    let values = (
-        jobs::kind.eq(job.kind),
-        jobs::payload.eq(&job.payload),
-        jobs::idempotency_key.eq(&job.idempotency_key),
-        jobs::partition_key.eq(&job.partition_key),
-        jobs::status.eq(Status::Pending.as_str()),
-        jobs::attempts.eq(0),
-        jobs::max_attempts.eq(job.max_attempts),
-        jobs::run_at.eq(job.run_at),
-        jobs::created_at.eq(now),
-        jobs::updated_at.eq(now),
-    );
+    let row = JobRow::new(job, crate::domain::now());
     // ON CONFLICT DO NOTHING rather than catching the violation: on PostgreSQL a failed
     // statement would abort the caller's whole transaction.
     let inserted = on_backend!(conn, |c| diesel::insert_into(jobs::table)
-        .values(values)
+        .values(&row)
         .on_conflict_do_nothing()
         .execute(c))?;
     Ok(inserted == 1)
+}
+
+/// A new job as its row is written. An absent key is written as NULL (not DEFAULT), so
+/// many rows go in one statement on SQLite too.
+#[derive(Insertable)]
+#[diesel(table_name = jobs, treat_none_as_default_value = false)]
+struct JobRow<'a> {
+    kind: &'a str,
+    payload: &'a str,
+    idempotency_key: Option<&'a str>,
+    partition_key: Option<&'a str>,
+    status: &'a str,
+    attempts: i32,
+    max_attempts: i32,
+    run_at: NaiveDateTime,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl<'a> JobRow<'a> {
+    fn new(job: &'a NewJob, now: NaiveDateTime) -> Self {
+        Self {
+            kind: job.kind,
+            payload: &job.payload,
+            idempotency_key: job.idempotency_key.as_deref(),
+            partition_key: job.partition_key.as_deref(),
+            status: Status::Pending.as_str(),
+            attempts: 0,
+            max_attempts: job.max_attempts,
+            run_at: job.run_at,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 /// Adds many jobs in a few statements (a fan-out queues one per server); returns how many
@@ -178,25 +200,9 @@ pub fn enqueue_all(conn: &mut DbConnection, jobs: &[NewJob]) -> QueryResult<usiz
     let now = crate::domain::now();
     let mut inserted = 0;
     for chunk in jobs.chunks(ROWS) {
-        let values: Vec<_> = chunk
-            .iter()
-            .map(|job| {
-                (
-                    jobs::kind.eq(job.kind),
-                    jobs::payload.eq(&job.payload),
-                    jobs::idempotency_key.eq(&job.idempotency_key),
-                    jobs::partition_key.eq(&job.partition_key),
-                    jobs::status.eq(Status::Pending.as_str()),
-                    jobs::attempts.eq(0),
-                    jobs::max_attempts.eq(job.max_attempts),
-                    jobs::run_at.eq(job.run_at),
-                    jobs::created_at.eq(now),
-                    jobs::updated_at.eq(now),
-                )
-            })
-            .collect();
+        let rows: Vec<JobRow<'_>> = chunk.iter().map(|job| JobRow::new(job, now)).collect();
         inserted += on_backend!(conn, |c| diesel::insert_into(jobs::table)
-            .values(&values)
+            .values(&rows)
             .on_conflict_do_nothing()
             .execute(c))?;
     }

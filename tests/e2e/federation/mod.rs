@@ -620,10 +620,7 @@ e2e! {
         let blog = app.blog("ceo", "Jane Smith", &jane);
         let peer = Peer::start();
         let alice = peer.actor("alice");
-        let status = peer.deliver("alice", &app.url("/@ceo/inbox"), json!({
-            "id": format!("{alice}/follows/1"), "type": "Follow", "actor": alice, "object": app.url("/@ceo"),
-        })).await;
-        assert_eq!(status, 202);
+        assert_eq!(replies::follow(&peer, &app, "alice").await, 202);
         peer.wait_for("Accept").await;
         let post = publish(&app, &blog, "", "Ward 7 opens on Monday.", "");
         let path = post.path("ceo").expect("path");
