@@ -3,13 +3,16 @@
 //! Order of checks: size (over 1 MB → 413, by the body limit), signature present and
 //! well formed (→ 401), the signer's server not blocked (→ 403), the signer's key fetched
 //! (signed fetch) and the signature verified (→ 401), the activity's actor the signer
-//! (→ 401). Then the activity is handled in one transaction with the record of its id,
-//! so a redelivery is a no-op. Types we do not handle are accepted (202) and ignored.
+//! (→ 401), its id on the signer's server (→ 400). Then the activity is handled in one
+//! transaction with the record of its id, so a redelivery is a no-op. Types we do not
+//! handle are accepted (202) and ignored. For a signer we have stored, all of it is one
+//! trip to the database; the network is used only to fetch a key (or a Move's target).
+
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::Value;
