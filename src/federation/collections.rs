@@ -299,16 +299,7 @@ async fn answer(
             let answer = moderation::reply_in_blog(conn, blog_id, id)?
                 .filter(|r| r.actor_id.is_none())
                 .ok_or(AppError::NotFound)?;
-            let parent_author = match answer.parent_id {
-                Some(parent) => {
-                    let parent = moderation::reply_in_blog(conn, blog_id, parent)?;
-                    match parent.and_then(|p| p.actor_id) {
-                        Some(actor) => moderation::actor_row(conn, actor)?,
-                        None => None,
-                    }
-                }
-                None => None,
-            };
+            let parent_author = moderation::answered_account(conn, blog_id, &answer)?;
             let post = match answer.post_id {
                 Some(post) => posts::find(conn, post)?,
                 None => None,

@@ -310,24 +310,17 @@ fn worse(a: Option<BlockSeverity>, b: Option<BlockSeverity>) -> Option<BlockSeve
     }
 }
 
-/// Runs inbox work on the blocking pool once a database permit is free.
+/// Runs inbox work with a pooled connection (see [`AppState::db`]), keeping the inbox's
+/// own refusals.
 async fn with_connection<T, F>(state: &AppState, work: F) -> Result<T, Refusal>
 where
     T: Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<T, Refusal> + Send + 'static,
 {
-    let _slot = state
-        .db_slots
-        .acquire()
+    state
+        .db(move |conn| Ok(work(conn)))
         .await
-        .map_err(|_| FederationError::Invalid("database permits closed".into()))?;
-    let pool = state.pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(FederationError::from)?;
-        work(&mut conn)
-    })
-    .await
-    .map_err(FederationError::from)?
+        .map_err(FederationError::from)?
 }
 
 fn activity_type(activity: &Value) -> &str {

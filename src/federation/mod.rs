@@ -213,15 +213,15 @@ mod tests {
 
     use super::{prefers_html, wants_activity_json};
 
+    fn asking(accept: &str) -> actix_web::HttpRequest {
+        TestRequest::default()
+            .insert_header(("Accept", accept))
+            .to_http_request()
+    }
+
     #[test]
     fn content_negotiation() {
-        let ask = |accept: &str| {
-            wants_activity_json(
-                &TestRequest::default()
-                    .insert_header(("Accept", accept))
-                    .to_http_request(),
-            )
-        };
+        let ask = |accept: &str| wants_activity_json(&asking(accept));
         assert!(ask("application/activity+json"));
         assert!(ask(
             r#"application/ld+json; profile="https://www.w3.org/ns/activitystreams""#
@@ -239,13 +239,7 @@ mod tests {
 
     #[test]
     fn browsers_are_told_apart() {
-        let browser = |accept: &str| {
-            prefers_html(
-                &TestRequest::default()
-                    .insert_header(("Accept", accept))
-                    .to_http_request(),
-            )
-        };
+        let browser = |accept: &str| prefers_html(&asking(accept));
         assert!(browser(
             "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
         ));

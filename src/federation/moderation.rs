@@ -533,6 +533,22 @@ pub fn reply_in_blog(conn: &mut DbConnection, blog_id: i64, id: i64) -> QueryRes
         .optional()
 }
 
+/// The account a reply answers (for the blog's answers: the person it answered), if it
+/// answers one of this blog's replies from another server.
+pub fn answered_account(
+    conn: &mut DbConnection,
+    blog_id: i64,
+    reply: &Reply,
+) -> QueryResult<Option<ActorRow>> {
+    let Some(parent) = reply.parent_id else {
+        return Ok(None);
+    };
+    match reply_in_blog(conn, blog_id, parent)?.and_then(|p| p.actor_id) {
+        Some(actor) => actor_row(conn, actor),
+        None => Ok(None),
+    }
+}
+
 /// Replaces a reply's text after its author edited it; an approved reply goes back to
 /// moderation unless the blog's policy would approve it anyway.
 pub fn edit_reply(conn: &mut DbConnection, id: i64, edit: &ReplyEdit) -> QueryResult<()> {

@@ -347,14 +347,7 @@ pub fn answer_reply(
         };
         let json = serde_json::to_string(&activity)
             .map_err(|e| FederationError::Invalid(e.to_string()))?;
-        let mut inboxes = if answer.visibility().is_shown() {
-            moderation::follower_inboxes(conn, blog.id)?
-        } else {
-            Vec::new()
-        };
-        if let Some(author) = &author {
-            inboxes.push(author.inbox.clone());
-        }
+        let inboxes = answer_inboxes(conn, blog, &answer, author.as_ref())?;
         delivery::enqueue(conn, Signer::Blog(blog.id), &activity.id, &json, inboxes)?;
         Ok(answer)
     })
@@ -375,26 +368,11 @@ pub fn withdraw_answer(
         ));
     }
     moderation::set_reply_status(conn, answer.id, ReplyStatus::Hidden)?;
-    let answered = match answer.parent_id {
-        Some(parent) => moderation::reply_in_blog(conn, blog.id, parent)?,
-        None => None,
-    };
-    let author = match answered.and_then(|r| r.actor_id) {
-        Some(id) => moderation::actor_row(conn, id)?,
-        None => None,
-    };
+    let author = moderation::answered_account(conn, blog.id, answer)?;
     let id = Url::parse(&answer.ap_id).map_err(|e| FederationError::Invalid(e.to_string()))?;
     let now = crate::domain::now();
-    let (mut to, mut cc, mut inboxes) = (Vec::new(), Vec::new(), Vec::new());
-    if answer.visibility().is_shown() {
-        to.push(PUBLIC.to_owned());
-        cc.push(url(settings, &format!("{}/followers", blog.path())).to_string());
-        inboxes = moderation::follower_inboxes(conn, blog.id)?;
-    }
-    if let Some(author) = &author {
-        to.push(author.ap_id.clone());
-        inboxes.push(author.inbox.clone());
-    }
+    let (to, cc) = answer_addressing(settings, blog, answer, author.as_ref());
+    let inboxes = answer_inboxes(conn, blog, answer, author.as_ref())?;
     let activity = Activity {
         context: protocol::context(),
         id: activity_id(&id, "delete", now.and_utc().timestamp_millis()),
@@ -448,6 +426,43 @@ pub fn profile_changed(
     delivery::enqueue(conn, Signer::Blog(blog.id), &activity.id, &json, inboxes)
 }
 
+/// Who one of the blog's answers is addressed to (`to`, `cc`): the public, the blog's
+/// followers and the person answered; a private answer to its one reader alone, as
+/// Mastodon's direct messages. Its Create and its Delete go alike.
+fn answer_addressing(
+    settings: &Settings,
+    blog: &Blog,
+    answer: &Reply,
+    author: Option<&super::actors::ActorRow>,
+) -> (Vec<String>, Vec<String>) {
+    let author = author.map(|a| a.ap_id.clone());
+    if answer.visibility().is_shown() {
+        let followers = url(settings, &format!("{}/followers", blog.path())).to_string();
+        (
+            vec![PUBLIC.to_owned()],
+            std::iter::once(followers).chain(author).collect(),
+        )
+    } else {
+        (author.into_iter().collect(), Vec::new())
+    }
+}
+
+/// The inboxes one of the blog's answers goes to, as [`answer_addressing`] says.
+fn answer_inboxes(
+    conn: &mut DbConnection,
+    blog: &Blog,
+    answer: &Reply,
+    author: Option<&super::actors::ActorRow>,
+) -> QueryResult<Vec<String>> {
+    let mut inboxes = if answer.visibility().is_shown() {
+        moderation::follower_inboxes(conn, blog.id)?
+    } else {
+        Vec::new()
+    };
+    inboxes.extend(author.map(|a| a.inbox.clone()));
+    Ok(inboxes)
+}
+
 /// One of the blog's answers as a Note.
 pub fn answer_object(
     settings: &Settings,
@@ -457,23 +472,10 @@ pub fn answer_object(
     with_context: bool,
 ) -> Result<PostObject, FederationError> {
     let id = Url::parse(&answer.ap_id).map_err(|e| FederationError::Invalid(e.to_string()))?;
-    let followers = url(settings, &format!("{}/followers", blog.path()));
-    let shown = answer.visibility().is_shown();
-    let mut to = Vec::new();
-    let mut cc = Vec::new();
-    if shown {
-        to.push(PUBLIC.to_owned());
-        cc.push(followers.to_string());
-    }
+    let (to, cc) = answer_addressing(settings, blog, answer, to_author);
     let mut tag: Vec<Value> = Vec::new();
     let mut mention = String::new();
     if let Some(author) = to_author {
-        // A private answer is addressed to its one reader, as Mastodon's direct messages.
-        if shown {
-            cc.push(author.ap_id.clone());
-        } else {
-            to.push(author.ap_id.clone());
-        }
         let handle = author.handle();
         tag.push(json!({ "type": "Mention", "href": author.ap_id, "name": handle }));
         let href = author

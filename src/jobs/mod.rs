@@ -286,18 +286,7 @@ pub fn claim(
 
 /// Marks a claimed job done (only if `worker` still holds it).
 pub fn complete(conn: &mut DbConnection, id: i64, worker: &str) -> QueryResult<bool> {
-    let now = crate::domain::now();
-    let updated = diesel::update(held(id, worker))
-        .set((
-            jobs::status.eq(Status::Done.as_str()),
-            jobs::locked_by.eq(None::<String>),
-            jobs::locked_until.eq(None::<NaiveDateTime>),
-            jobs::last_error.eq(None::<String>),
-            jobs::finished_at.eq(now),
-            jobs::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(updated == 1)
+    Ok(complete_all(conn, &[id], worker)? == 1)
 }
 
 /// Marks claimed jobs done in one statement (those `worker` still holds); returns how
